@@ -1,0 +1,1 @@
+"""ClipForge gateway service."""

@@ -1,0 +1,1 @@
+"""ClipForge ingest service."""

@@ -1,0 +1,120 @@
+"""Events that travel over RabbitMQ between the stages.
+
+Every event carries the envelope fields of the architecture (schema version, ids, attempt,
+time, correlation id). Unknown fields are kept, so an older service passes on what a newer
+one added.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from clipforge.shared.models import (
+    Clip,
+    Highlight,
+    JobError,
+    JobOptions,
+    JobStatus,
+    MediaInfo,
+    SourceRef,
+)
+
+
+E = TypeVar("E", bound="Event")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    routing_key: ClassVar[str]
+
+    schema_version: int = 1
+    event_id: str = Field(default_factory=new_event_id)
+    job_id: str
+    tenant_id: str
+    attempt: int = 1
+    emitted_at: datetime = Field(default_factory=utc_now)
+    correlation_id: str
+
+    def follow_up(self, event_type: type[E], **fields: object) -> E:
+        """Build the next event of the pipeline, keeping job, tenant and correlation."""
+        return event_type(
+            job_id=self.job_id,
+            tenant_id=self.tenant_id,
+            correlation_id=self.correlation_id,
+            **fields,
+        )
+
+
+class JobRequested(Event):
+    routing_key: ClassVar[str] = "job.requested"
+
+    source: SourceRef
+    options: JobOptions
+
+
+class MediaReady(Event):
+    routing_key: ClassVar[str] = "media.ready"
+
+    options: JobOptions
+    media: MediaInfo
+    video_key: str
+    audio_key: str
+
+
+class TranscriptReady(Event):
+    routing_key: ClassVar[str] = "transcript.ready"
+
+    options: JobOptions
+    media: MediaInfo
+    video_key: str
+    transcript_key: str
+
+
+class HighlightsReady(Event):
+    routing_key: ClassVar[str] = "highlights.ready"
+
+    options: JobOptions
+    media: MediaInfo
+    video_key: str
+    transcript_key: str
+    highlights: list[Highlight]
+
+
+class ClipsReady(Event):
+    routing_key: ClassVar[str] = "clips.ready"
+
+    clips: list[Clip]
+
+
+class JobFailed(Event):
+    routing_key: ClassVar[str] = "job.failed"
+
+    error: JobError
+
+
+class JobProgress(Event):
+    """Transient live progress, fanned out to every gateway replica."""
+
+    routing_key: ClassVar[str] = "job.progress"
+
+    seq: int = Field(description="Per-job sequence number; strictly increasing.")
+    status: JobStatus
+    stage: str
+    percent: float = Field(ge=0.0, le=100.0, description="Overall job progress.")
+    stage_percent: float = Field(ge=0.0, le=100.0)
+    message: str
+    eta_seconds: float | None = None
+

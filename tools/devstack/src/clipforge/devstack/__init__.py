@@ -1,0 +1,1 @@
+"""Local ClipForge stack for development, the demo and the tests."""
