@@ -1,0 +1,58 @@
+"""The render worker: highlights.ready → captioned mp4 clips → clips.ready; the job completes."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from clipforge.render.core import RenderConfig, render_clips
+from clipforge.shared.events import ClipsReady, HighlightsReady
+from clipforge.shared.models import Clip, Stage, Transcript
+from clipforge.shared.settings import Settings
+from clipforge.shared.worker import StageContext, StageDefinition, StageOutcome, StageWorker
+
+
+class RenderSettings(Settings):
+    http_port: int = 8104
+    render_preset: str = Field(default="veryfast", description="x264 preset: speed against size.")
+    render_crf: int = Field(default=23, ge=0, le=51)
+
+    def render_config(self) -> RenderConfig:
+        return RenderConfig(video_preset=self.render_preset, crf=self.render_crf)
+
+
+def build_worker(settings: RenderSettings | None = None) -> StageWorker[HighlightsReady]:
+    settings = settings or RenderSettings()
+    config = settings.render_config()
+
+    async def handle(event: HighlightsReady, ctx: StageContext) -> StageOutcome:
+        transcript = Transcript.model_validate_json(ctx.media.path(event.transcript_key).read_bytes())
+        clips_dir = ctx.media.job_dir(ctx.job_id) / "clips"
+        rendered = await render_clips(
+            ctx.media.path(event.video_key), event.highlights, transcript, event.options, event.media,
+            clips_dir, config, ctx.progress,
+        )
+        clips = [
+            Clip(
+                index=index,
+                start=highlight.start,
+                end=highlight.end,
+                duration_seconds=result.duration_seconds,
+                score=highlight.score,
+                reason=highlight.reason,
+                text=highlight.text,
+                media_key=ctx.media.key(ctx.job_id, "clips", result.path.name),
+                size_bytes=result.size_bytes,
+                width=result.width,
+                height=result.height,
+            )
+            for index, (highlight, result) in enumerate(zip(event.highlights, rendered, strict=True), start=1)
+        ]
+        return StageOutcome(
+            event=event.follow_up(ClipsReady, clips=clips),
+            record={"clips": [clip.model_dump() for clip in clips]},
+            message=f"{len(clips)} clip(s) ready",
+        )
+
+    # Prefetch 1: ffmpeg already uses every core for one job.
+    definition = StageDefinition(Stage.RENDER, handle, prefetch=1, final=True)
+    return StageWorker(definition, settings)

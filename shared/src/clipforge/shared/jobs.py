@@ -1,0 +1,251 @@
+"""The MongoDB job store (PyMongo's own async API).
+
+Every write that changes what a watcher sees increments the job's ``seq`` in the same update,
+so each live event has a per-job sequence number without a second round trip. Stage writes
+are conditional on the stage attempt and on the job not being finished, so a redelivered or
+late message can never move a job backwards.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from clipforge.shared.models import (
+    RUNNING_STATUS,
+    STAGE_PROGRESS_SPAN,
+    TERMINAL_STATUSES,
+    JobError,
+    JobOptions,
+    JobStatus,
+    SourceRef,
+    Stage,
+    StageStatus,
+)
+
+_TERMINAL = [status.value for status in TERMINAL_STATUSES]
+
+Document = dict[str, Any]
+
+
+def new_job_id() -> str:
+    """A time-sortable id (MongoDB ObjectId as 24 hex characters)."""
+    return str(ObjectId())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ClaimOutcome(enum.Enum):
+    CLAIMED = "claimed"
+    ALREADY_DONE = "already_done"
+    JOB_FINISHED = "job_finished"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    job: Document | None
+    attempt: int = 0
+
+
+def connect(mongo_url: str, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
+    return AsyncMongoClient(
+        mongo_url,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        tz_aware=True,
+        uuidRepresentation="standard",
+    )
+
+
+class JobStore:
+    def __init__(self, database: AsyncDatabase[Document], *, events_ttl_seconds: int = 7 * 24 * 3600) -> None:
+        self.db = database
+        self.jobs = database["jobs"]
+        self.events = database["job_events"]
+        self.events_ttl_seconds = events_ttl_seconds
+
+    async def ensure_indexes(self) -> None:
+        await self.jobs.create_index([("tenant_id", ASCENDING), ("_id", DESCENDING)])
+        await self.jobs.create_index([("status", ASCENDING)])
+        await self.events.create_index([("job_id", ASCENDING), ("seq", ASCENDING)], unique=True)
+        await self.events.create_index("created_at", expireAfterSeconds=self.events_ttl_seconds)
+
+    async def ping(self) -> None:
+        await self.db.command("ping")
+
+    # --- creation and reads -------------------------------------------------------------
+
+    async def create(
+        self, *, tenant_id: str, source: SourceRef, options: JobOptions, job_id: str | None = None
+    ) -> Document:
+        now = utc_now()
+        document: Document = {
+            "_id": job_id or new_job_id(),
+            "tenant_id": tenant_id,
+            "source": source.model_dump(),
+            "options": options.model_dump(),
+            "status": JobStatus.QUEUED.value,
+            "progress": 0.0,
+            "message": "Waiting for a worker",
+            "stage": "queued",
+            "seq": 0,
+            "stages": {stage.value: {"status": StageStatus.PENDING.value, "attempt": 0} for stage in Stage},
+            "media": None,
+            "transcript": None,
+            "highlights": [],
+            "clips": [],
+            "error": None,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+            "version": 0,
+        }
+        await self.jobs.insert_one(document)
+        return document
+
+    async def get(self, job_id: str, *, tenant_id: str | None = None) -> Document | None:
+        query: Document = {"_id": job_id}
+        if tenant_id is not None:
+            query["tenant_id"] = tenant_id
+        return await self.jobs.find_one(query)
+
+    async def events_after(self, job_id: str, seq: int) -> list[Document]:
+        cursor = self.events.find({"job_id": job_id, "seq": {"$gt": seq}}, {"_id": 0}).sort("seq", ASCENDING)
+        return [doc async for doc in cursor]
+
+    async def append_event(self, job_id: str, seq: int, event: Document) -> None:
+        await self.events.update_one(
+            {"job_id": job_id, "seq": seq},
+            {"$setOnInsert": {"event": event, "created_at": utc_now()}},
+            upsert=True,
+        )
+
+    # --- stage transitions --------------------------------------------------------------
+
+    async def claim_stage(self, job_id: str, stage: Stage) -> Claim:
+        """Mark ``stage`` running for a new attempt, unless it is done or the job is over."""
+        key = f"stages.{stage.value}"
+        now = utc_now()
+        job = await self.jobs.find_one_and_update(
+            {"_id": job_id, "status": {"$nin": _TERMINAL}, f"{key}.status": {"$ne": StageStatus.DONE.value}},
+            {
+                "$set": {
+                    "status": RUNNING_STATUS[stage].value,
+                    "stage": stage.value,
+                    "progress": STAGE_PROGRESS_SPAN[stage][0],
+                    "message": f"Starting {stage.value}",
+                    f"{key}.status": StageStatus.RUNNING.value,
+                    f"{key}.started_at": now,
+                    f"{key}.finished_at": None,
+                    f"{key}.progress": 0.0,
+                    f"{key}.error": None,
+                    "updated_at": now,
+                },
+                "$inc": {f"{key}.attempt": 1, "seq": 1, "version": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if job is not None:
+            return Claim(ClaimOutcome.CLAIMED, job, job["stages"][stage.value]["attempt"])
+        existing = await self.jobs.find_one({"_id": job_id})
+        if existing is None:
+            return Claim(ClaimOutcome.NOT_FOUND, None)
+        if existing["status"] in _TERMINAL:
+            return Claim(ClaimOutcome.JOB_FINISHED, existing)
+        return Claim(ClaimOutcome.ALREADY_DONE, existing, existing["stages"][stage.value]["attempt"])
+
+    def _running_filter(self, job_id: str, stage: Stage, attempt: int) -> Document:
+        key = f"stages.{stage.value}"
+        return {
+            "_id": job_id,
+            "status": {"$nin": _TERMINAL},
+            f"{key}.status": StageStatus.RUNNING.value,
+            f"{key}.attempt": attempt,
+        }
+
+    async def record_progress(
+        self, job_id: str, stage: Stage, attempt: int, *, stage_fraction: float, message: str
+    ) -> Document | None:
+        start, end = STAGE_PROGRESS_SPAN[stage]
+        fraction = min(max(stage_fraction, 0.0), 1.0)
+        return await self.jobs.find_one_and_update(
+            self._running_filter(job_id, stage, attempt),
+            {
+                "$set": {
+                    "progress": round(start + (end - start) * fraction, 2),
+                    "message": message,
+                    f"stages.{stage.value}.progress": round(100.0 * fraction, 2),
+                    "updated_at": utc_now(),
+                },
+                "$inc": {"seq": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def complete_stage(
+        self,
+        job_id: str,
+        stage: Stage,
+        attempt: int,
+        *,
+        record: Document,
+        output_event: Document,
+        final: bool,
+        message: str,
+        duration_seconds: float,
+    ) -> Document | None:
+        key = f"stages.{stage.value}"
+        now = utc_now()
+        fields: Document = {
+            **record,
+            f"{key}.status": StageStatus.DONE.value,
+            f"{key}.finished_at": now,
+            f"{key}.progress": 100.0,
+            f"{key}.duration_seconds": round(duration_seconds, 3),
+            f"{key}.output_event": output_event,
+            "progress": STAGE_PROGRESS_SPAN[stage][1],
+            "message": message,
+            "updated_at": now,
+        }
+        if final:
+            fields.update(status=JobStatus.COMPLETED.value, stage=JobStatus.COMPLETED.value, finished_at=now)
+        return await self.jobs.find_one_and_update(
+            self._running_filter(job_id, stage, attempt),
+            {"$set": fields, "$inc": {"seq": 1, "version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def fail_job(self, job_id: str, error: JobError, *, attempt: int | None = None) -> Document | None:
+        """End the job ``failed`` with a reason; a no-op (None) when it already ended."""
+        now = utc_now()
+        query: Document = {"_id": job_id, "status": {"$nin": _TERMINAL}}
+        fields: Document = {
+            "status": JobStatus.FAILED.value,
+            "stage": JobStatus.FAILED.value,
+            "error": error.model_dump(),
+            "message": error.message,
+            "finished_at": now,
+            "updated_at": now,
+        }
+        if error.stage in {stage.value for stage in Stage}:
+            key = f"stages.{error.stage}"
+            if attempt is not None:
+                query[f"{key}.attempt"] = attempt
+            fields.update({
+                f"{key}.status": StageStatus.FAILED.value,
+                f"{key}.finished_at": now,
+                f"{key}.error": error.model_dump(),
+            })
+        return await self.jobs.find_one_and_update(
+            query, {"$set": fields, "$inc": {"seq": 1, "version": 1}}, return_document=ReturnDocument.AFTER
+        )

@@ -1,0 +1,110 @@
+"""The RabbitMQ topology, declared in this one place and by every service at start-up.
+
+```
+clipforge.pipeline (topic) ─ job.requested ──> clipforge.ingest
+                            ─ media.ready ────> clipforge.transcribe
+                            ─ transcript.ready> clipforge.analyze
+                            ─ highlights.ready> clipforge.render
+                            ─ clips.ready, job.failed > clipforge.gateway
+clipforge.progress (fanout) ──> one exclusive queue per gateway replica
+clipforge.dead (fanout) ──> clipforge.dead   (poison messages and failed jobs' messages)
+```
+Work queues are quorum queues with a delivery limit and the dead-letter exchange, so a
+message that keeps crashing its worker ends in ``clipforge.dead`` instead of looping.
+Declaring the whole topology at every start means no publish is ever unroutable because
+the consuming service has not started yet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+
+from clipforge.shared.events import (
+    ClipsReady,
+    Event,
+    HighlightsReady,
+    JobFailed,
+    JobRequested,
+    MediaReady,
+    TranscriptReady,
+)
+from clipforge.shared.models import Stage
+
+DELIVERY_LIMIT = 5
+
+STAGE_INPUT: dict[Stage, type[Event]] = {
+    Stage.INGEST: JobRequested,
+    Stage.TRANSCRIBE: MediaReady,
+    Stage.ANALYZE: TranscriptReady,
+    Stage.RENDER: HighlightsReady,
+}
+GATEWAY_INPUTS: tuple[type[Event], ...] = (ClipsReady, JobFailed)
+
+
+@dataclass(frozen=True)
+class Topology:
+    prefix: str = "clipforge"
+
+    @property
+    def pipeline(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.prefix}.pipeline", type=ExchangeType.TOPIC, durable=True)
+
+    @property
+    def progress(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.prefix}.progress", type=ExchangeType.FANOUT, durable=True)
+
+    @property
+    def dead_exchange(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.prefix}.dead", type=ExchangeType.FANOUT, durable=True)
+
+    @property
+    def dead_queue(self) -> RabbitQueue:
+        return RabbitQueue(f"{self.prefix}.dead", queue_type=QueueType.QUORUM, durable=True)
+
+    def _work_queue(self, name: str, routing_key: str) -> RabbitQueue:
+        return RabbitQueue(
+            f"{self.prefix}.{name}",
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            routing_key=routing_key,
+            arguments={
+                "x-dead-letter-exchange": self.dead_exchange.name,
+                "x-delivery-limit": DELIVERY_LIMIT,
+            },
+        )
+
+    def stage_queue(self, stage: Stage) -> RabbitQueue:
+        return self._work_queue(stage.value, STAGE_INPUT[stage].routing_key)
+
+    @property
+    def gateway_queue(self) -> RabbitQueue:
+        return self._work_queue("gateway", GATEWAY_INPUTS[0].routing_key)
+
+    def progress_queue(self) -> RabbitQueue:
+        """A fresh exclusive queue for one gateway replica's live progress fan-out."""
+        return RabbitQueue(
+            f"{self.prefix}.progress.{uuid.uuid4().hex[:12]}",
+            queue_type=QueueType.CLASSIC,
+            durable=False,
+            exclusive=True,
+            auto_delete=True,
+        )
+
+    def bindings(self) -> list[tuple[RabbitQueue, str]]:
+        pairs = [(self.stage_queue(stage), STAGE_INPUT[stage].routing_key) for stage in Stage]
+        pairs += [(self.gateway_queue, event.routing_key) for event in GATEWAY_INPUTS]
+        return pairs
+
+    async def declare(self, broker: RabbitBroker) -> None:
+        """Declare every exchange, queue and binding (idempotent)."""
+        pipeline = await broker.declare_exchange(self.pipeline)
+        await broker.declare_exchange(self.progress)
+        dead = await broker.declare_exchange(self.dead_exchange)
+        dead_queue = await broker.declare_queue(self.dead_queue)
+        await dead_queue.bind(dead, routing_key="")
+        for queue, routing_key in self.bindings():
+            declared = await broker.declare_queue(queue)
+            await declared.bind(pipeline, routing_key=routing_key)

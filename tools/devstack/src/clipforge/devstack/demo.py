@@ -1,0 +1,71 @@
+"""``make demo``: the whole product on this machine, start to finish, in one command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from clipforge.devstack.client import Message, follow_job, get_job, submit_job
+from clipforge.devstack.httpserve import StaticServer
+from clipforge.devstack.samples import make_speech_video
+from clipforge.devstack.stack import LocalStack
+
+DEMO_OPTIONS: dict[str, Any] = {"max_clips": 3, "min_clip_seconds": 10, "max_clip_seconds": 30}
+
+
+def _gateway_running(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _print_progress(message: Message) -> None:
+    if message["type"] == "snapshot":
+        job = message["job"]
+        print(f"job {job['id']}: {job['status']}")
+        return
+    bar_width = 30
+    filled = int(bar_width * message["percent"] / 100)
+    eta = f" ~{message['eta_seconds']:.0f}s left in stage" if message.get("eta_seconds") else ""
+    line = f"[{'#' * filled}{'.' * (bar_width - filled)}] {message['percent']:5.1f}% {message['stage']:<11} {message['message']}{eta}"
+    print(line[:150], flush=True)
+
+
+def run_demo(state_dir: Path) -> int:
+    sample = state_dir / "samples" / "demo.mp4"
+    if not sample.exists():
+        print("making a sample video (spoken sentences over a test picture)...")
+        make_speech_video(sample)
+    stack = LocalStack(state_dir, mongo_url=os.environ.get("CLIPFORGE_MONGO_URL"))
+    gateway = stack.gateway_url
+    reuse = _gateway_running(gateway)
+    if reuse:
+        print(f"using the stack already running at {gateway}")
+    else:
+        print("starting RabbitMQ consumers, SecantusDB and the five services...")
+        stack.start()
+    try:
+        with StaticServer(sample.parent) as files:
+            job_id = submit_job(gateway, f"{files.base_url}/{sample.name}", DEMO_OPTIONS)
+            print(f"submitted {files.base_url}/{sample.name}")
+            follow_job(gateway, job_id, _print_progress)
+        job = get_job(gateway, job_id)
+        if job["status"] != "completed":
+            error = job.get("error") or {}
+            print(f"job {job_id} {job['status']}: {error.get('code')}: {error.get('message')}", file=sys.stderr)
+            return 1
+        print(f"\njob {job_id} completed; transcript: {job['transcript']['word_count']} words")
+        for clip in job["clips"]:
+            path = stack.media_root / "jobs" / job_id / "clips" / f"clip-{clip['index']:02d}.mp4"
+            print(f"  clip {clip['index']}: score {clip['score']:.0f}, {clip['duration_seconds']:.1f} s, {clip['reason']}")
+            print(f"     file: {path}")
+            print(f"     url:  {gateway}{clip['url']}")
+        return 0
+    finally:
+        if not reuse:
+            stack.stop()

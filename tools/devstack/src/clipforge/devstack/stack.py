@@ -1,0 +1,148 @@
+"""All five services as local processes against the local RabbitMQ, with SecantusDB started as
+the MongoDB server when no MongoDB URL is configured. Used by ``make up``, ``make demo`` and the
+end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from clipforge.devstack.ports import free_port
+from clipforge.devstack.secantus import SecantusServer
+
+SERVICES: tuple[str, ...] = ("ingest", "transcribe", "analyze", "render", "gateway")
+DEFAULT_PORTS: dict[str, int] = {"gateway": 8000, "ingest": 8101, "transcribe": 8102, "analyze": 8103, "render": 8104}
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+@dataclass
+class LocalStack:
+    state_dir: Path
+    mongo_url: str | None = None
+    amqp_url: str | None = None
+    topology_prefix: str | None = None
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    extra_env: dict[str, str] = field(default_factory=dict)
+    secantus: SecantusServer | None = None
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @classmethod
+    def with_free_ports(cls, state_dir: Path, **kwargs: object) -> LocalStack:
+        return cls(state_dir, ports={name: free_port() for name in SERVICES}, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def media_root(self) -> Path:
+        return self.state_dir / "media"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def service_env(self, name: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "CLIPFORGE_MEDIA_ROOT": str(self.media_root),
+            "CLIPFORGE_HTTP_HOST": "127.0.0.1",
+            "CLIPFORGE_HTTP_PORT": str(self.ports[name]),
+            "CLIPFORGE_MONGO_URL": self.resolved_mongo_url,
+        })
+        if self.amqp_url:
+            env["CLIPFORGE_AMQP_URL"] = self.amqp_url
+        if self.topology_prefix:
+            env["CLIPFORGE_TOPOLOGY_PREFIX"] = self.topology_prefix
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def resolved_mongo_url(self) -> str:
+        if self.mongo_url:
+            return self.mongo_url
+        if self.secantus is None:
+            raise RuntimeError("the stack is not started")
+        return self.secantus.url
+
+    def start(self, timeout_seconds: float = 120.0) -> LocalStack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.media_root.mkdir(parents=True, exist_ok=True)
+        if not self.mongo_url:
+            self.secantus = SecantusServer(self.state_dir / "mongo", log_path=self.state_dir / "logs" / "secantus.log")
+            self.secantus.start()
+        for name in SERVICES:
+            self.start_service(name)
+        self.wait_ready(timeout_seconds)
+        return self
+
+    def start_service(self, name: str) -> ServiceProcess:
+        log_path = self.state_dir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"clipforge.{name}"],
+                env=self.service_env(name), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        service = ServiceProcess(name, self.ports[name], log_path, process)
+        self.services[name] = service
+        return service
+
+    def wait_ready(self, timeout_seconds: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_seconds
+        pending = set(self.services)
+        with httpx.Client(timeout=2.0) as client:
+            while pending:
+                for name in sorted(pending):
+                    service = self.services[name]
+                    if not service.alive():
+                        raise RuntimeError(f"{name} exited with {service.process.returncode}; see {service.log_path}")
+                    try:
+                        if client.get(f"{service.base_url}/readyz").status_code == 200:
+                            pending.discard(name)
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise RuntimeError(f"not ready after {timeout_seconds} s: {sorted(pending)}")
+                if pending:
+                    time.sleep(0.3)
+
+    def stop_service(self, name: str, *, sig: int = signal.SIGTERM, timeout_seconds: float = 40.0) -> None:
+        service = self.services.get(name)
+        if service is None or not service.alive():
+            return
+        os.killpg(service.process.pid, sig)
+        try:
+            service.process.wait(timeout=timeout_seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(service.process.pid, signal.SIGKILL)
+            service.process.wait()
+
+    def stop(self) -> None:
+        for name in reversed(SERVICES):
+            self.stop_service(name)
+        if self.secantus is not None:
+            self.secantus.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
