@@ -8,6 +8,7 @@ import re
 import subprocess
 import uuid
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,9 @@ def media_server(speech_video: SampleVideo) -> Iterator[StaticServer]:
 def ffprobe(path: Path) -> dict[str, Any]:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
@@ -81,8 +84,7 @@ def test_url_becomes_captioned_clips(
 
     job = get_job(stack.gateway_url, job_id)
     assert job["status"] == "completed", job.get("error")
-    assert all(stage["status"] == "done" and stage["duration_seconds"] is not None
-               for stage in job["stages"].values())
+    assert all(stage["status"] == "done" and stage["duration_seconds"] is not None for stage in job["stages"].values())
     assert job["media"]["video_codec"] == "h264" and job["media"]["has_audio"] is True
 
     transcript = httpx.get(f"{stack.gateway_url}/v1/jobs/{job_id}/transcript", timeout=30).json()
@@ -95,7 +97,7 @@ def test_url_becomes_captioned_clips(
     scores = [clip["score"] for clip in clips]
     assert scores == sorted(scores, reverse=True)
     spans = sorted((clip["start"], clip["end"]) for clip in clips)
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in pairwise(spans))
     for clip in clips:
         assert clip["reason"]
         response = httpx.get(f"{stack.gateway_url}{clip['url']}", timeout=60)

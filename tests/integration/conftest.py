@@ -6,6 +6,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 import pytest_asyncio
+
 from clipforge.shared.jobs import JobStore, connect
 from clipforge.shared.settings import Settings
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aio_pika
+
 from clipforge.shared.jobs import JobStore
 from clipforge.shared.models import JobOptions, SourceRef
 from clipforge.shared.topology import Topology
@@ -17,7 +18,9 @@ async def new_job(store: JobStore, url: str = "http://127.0.0.1:9/video.mp4", **
     return await store.create(tenant_id="default", source=SourceRef(url=url), options=JobOptions(**options))
 
 
-async def publish_json(channel: aio_pika.abc.AbstractChannel, topology: Topology, routing_key: str, body: bytes) -> None:
+async def publish_json(
+    channel: aio_pika.abc.AbstractChannel, topology: Topology, routing_key: str, body: bytes
+) -> None:
     exchange = await channel.get_exchange(topology.pipeline.name)
     await exchange.publish(
         aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type="application/json"),
@@ -60,4 +63,3 @@ async def wait_for_job(
 async def queue_depth(channel: aio_pika.abc.AbstractChannel, queue_name: str) -> int:
     queue = await channel.declare_queue(queue_name, passive=True)
     return int(queue.declaration_result.message_count or 0)
-

@@ -35,8 +35,9 @@ pytestmark = pytest.mark.integration
 async def gateway(settings: Settings) -> AsyncIterator[str]:
     port = free_port()
     gateway_settings = GatewaySettings(**{**settings.model_dump(), "http_port": port})
-    server = uvicorn.Server(uvicorn.Config(create_app(gateway_settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(gateway_settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -64,8 +65,9 @@ async def test_create_job_stores_queued_job_and_publishes_request(
     gateway: str, store: JobStore, amqp: aio_pika.abc.AbstractChannel, settings: Settings
 ) -> None:
     async with httpx.AsyncClient(base_url=gateway) as client:
-        response = await client.post("/v1/jobs", json={"url": "http://127.0.0.1:9/talk.mp4",
-                                                       "options": {"max_clips": 2}})
+        response = await client.post(
+            "/v1/jobs", json={"url": "http://127.0.0.1:9/talk.mp4", "options": {"max_clips": 2}}
+        )
     assert response.status_code == 202
     created = response.json()
     assert created["status"] == "queued"
@@ -123,8 +125,9 @@ async def test_websocket_sends_snapshot_then_every_event_in_order_and_closes_at_
         assert claim.job is not None
         await emitter.emit(claim.job)
         for fraction in (0.25, 0.5):
-            updated = await store.record_progress(job["_id"], Stage.INGEST, claim.attempt,
-                                                  stage_fraction=fraction, message=f"at {fraction}")
+            updated = await store.record_progress(
+                job["_id"], Stage.INGEST, claim.attempt, stage_fraction=fraction, message=f"at {fraction}"
+            )
             assert updated is not None
             if fraction == 0.25:
                 await _record_only(store, updated)  # recorded, never fanned out: a lost transient message
@@ -165,15 +168,23 @@ async def test_websocket_for_unknown_job_closes_with_not_found(gateway: str) -> 
     assert s.close_code == 4404
 
 
-async def test_clip_download_streams_mp4_with_range_support(
-    gateway: str, store: JobStore, settings: Settings
-) -> None:
+async def test_clip_download_streams_mp4_with_range_support(gateway: str, store: JobStore, settings: Settings) -> None:
     job = await new_job(store)
     clip_path = Path(settings.media_root) / "jobs" / job["_id"] / "clips" / "clip-01.mp4"
     make_silent_video(clip_path, seconds=1.0)
-    clip = {"index": 1, "start": 0.0, "end": 1.0, "duration_seconds": 1.0, "score": 80.0, "reason": "r",
-            "text": "t", "media_key": f"jobs/{job['_id']}/clips/clip-01.mp4",
-            "size_bytes": clip_path.stat().st_size, "width": 320, "height": 240}
+    clip = {
+        "index": 1,
+        "start": 0.0,
+        "end": 1.0,
+        "duration_seconds": 1.0,
+        "score": 80.0,
+        "reason": "r",
+        "text": "t",
+        "media_key": f"jobs/{job['_id']}/clips/clip-01.mp4",
+        "size_bytes": clip_path.stat().st_size,
+        "width": 320,
+        "height": 240,
+    }
     await store.jobs.update_one({"_id": job["_id"]}, {"$set": {"clips": [clip]}})
     async with httpx.AsyncClient(base_url=gateway) as client:
         view = (await client.get(f"/v1/jobs/{job['_id']}")).json()

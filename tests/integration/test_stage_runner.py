@@ -40,9 +40,13 @@ class RecordingStage:
         ctx.progress(0.5, "halfway")
         await asyncio.sleep(0.2)
         return StageOutcome(
-            event=event.follow_up(MediaReady, options=event.options, media=MEDIA,
-                                  video_key=ctx.media.key(ctx.job_id, "source.mp4"),
-                                  audio_key=ctx.media.key(ctx.job_id, "audio.wav")),
+            event=event.follow_up(
+                MediaReady,
+                options=event.options,
+                media=MEDIA,
+                video_key=ctx.media.key(ctx.job_id, "source.mp4"),
+                audio_key=ctx.media.key(ctx.job_id, "audio.wav"),
+            ),
             record={"media": MEDIA.model_dump()},
         )
 
@@ -65,12 +69,18 @@ async def running_stage(settings: Settings) -> AsyncIterator[tuple[StageWorker[J
 
 
 def requested(job: dict[str, Any]) -> JobRequested:
-    return JobRequested(job_id=job["_id"], tenant_id="default", correlation_id="corr-1",
-                        source=SourceRef(url=job["source"]["url"]), options=JobOptions())
+    return JobRequested(
+        job_id=job["_id"],
+        tenant_id="default",
+        correlation_id="corr-1",
+        source=SourceRef(url=job["source"]["url"]),
+        options=JobOptions(),
+    )
 
 
 async def test_success_records_result_publishes_next_event_then_acks(
-    running_stage: tuple[StageWorker[JobRequested], RecordingStage], store: JobStore,
+    running_stage: tuple[StageWorker[JobRequested], RecordingStage],
+    store: JobStore,
     amqp: aio_pika.abc.AbstractChannel,
 ) -> None:
     worker, _stage = running_stage
@@ -95,7 +105,8 @@ async def test_success_records_result_publishes_next_event_then_acks(
 
 
 async def test_stage_error_fails_job_and_dead_letters_with_reason(
-    running_stage: tuple[StageWorker[JobRequested], RecordingStage], store: JobStore,
+    running_stage: tuple[StageWorker[JobRequested], RecordingStage],
+    store: JobStore,
     amqp: aio_pika.abc.AbstractChannel,
 ) -> None:
     worker, stage = running_stage
@@ -108,8 +119,11 @@ async def test_stage_error_fails_job_and_dead_letters_with_reason(
     await publish_json(amqp, worker.topology, "job.requested", requested(job).model_dump_json().encode())
 
     failed = await wait_for_job(store, job["_id"], lambda j: j["status"] == "failed")
-    assert failed["error"] == {"stage": "ingest", "code": "media_too_long",
-                               "message": "The video is 5 hours long; the limit is 4 hours."}
+    assert failed["error"] == {
+        "stage": "ingest",
+        "code": "media_too_long",
+        "message": "The video is 5 hours long; the limit is 4 hours.",
+    }
     assert failed["stages"]["ingest"]["status"] == "failed"
 
     outcome = body_of(await get_message(amqp, f"{worker.topology.prefix}.gateway"))
@@ -120,7 +134,8 @@ async def test_stage_error_fails_job_and_dead_letters_with_reason(
 
 
 async def test_unexpected_exception_fails_job_as_internal_error(
-    running_stage: tuple[StageWorker[JobRequested], RecordingStage], store: JobStore,
+    running_stage: tuple[StageWorker[JobRequested], RecordingStage],
+    store: JobStore,
     amqp: aio_pika.abc.AbstractChannel,
 ) -> None:
     worker, stage = running_stage
@@ -137,7 +152,8 @@ async def test_unexpected_exception_fails_job_as_internal_error(
 
 
 async def test_unparseable_message_goes_to_dead_letter_queue(
-    running_stage: tuple[StageWorker[JobRequested], RecordingStage], amqp: aio_pika.abc.AbstractChannel,
+    running_stage: tuple[StageWorker[JobRequested], RecordingStage],
+    amqp: aio_pika.abc.AbstractChannel,
 ) -> None:
     worker, stage = running_stage
     await publish_json(amqp, worker.topology, "job.requested", b"{not json")
@@ -150,7 +166,8 @@ async def test_unparseable_message_goes_to_dead_letter_queue(
 
 
 async def test_redelivery_of_finished_stage_republishes_without_redoing_work(
-    running_stage: tuple[StageWorker[JobRequested], RecordingStage], store: JobStore,
+    running_stage: tuple[StageWorker[JobRequested], RecordingStage],
+    store: JobStore,
     amqp: aio_pika.abc.AbstractChannel,
 ) -> None:
     worker, stage = running_stage
@@ -168,7 +185,8 @@ async def test_redelivery_of_finished_stage_republishes_without_redoing_work(
 
 
 async def test_message_for_finished_job_is_acked_and_ignored(
-    running_stage: tuple[StageWorker[JobRequested], RecordingStage], store: JobStore,
+    running_stage: tuple[StageWorker[JobRequested], RecordingStage],
+    store: JobStore,
     amqp: aio_pika.abc.AbstractChannel,
 ) -> None:
     worker, stage = running_stage

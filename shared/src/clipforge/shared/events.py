@@ -23,7 +23,6 @@ from clipforge.shared.models import (
     SourceRef,
 )
 
-
 E = TypeVar("E", bound="Event")
 
 
@@ -117,4 +116,3 @@ class JobProgress(Event):
     stage_percent: float = Field(ge=0.0, le=100.0)
     message: str
     eta_seconds: float | None = None
-

@@ -241,11 +241,13 @@ class JobStore:
             key = f"stages.{error.stage}"
             if attempt is not None:
                 query[f"{key}.attempt"] = attempt
-            fields.update({
-                f"{key}.status": StageStatus.FAILED.value,
-                f"{key}.finished_at": now,
-                f"{key}.error": error.model_dump(),
-            })
+            fields.update(
+                {
+                    f"{key}.status": StageStatus.FAILED.value,
+                    f"{key}.finished_at": now,
+                    f"{key}.error": error.model_dump(),
+                }
+            )
         return await self.jobs.find_one_and_update(
             query, {"$set": fields, "$inc": {"seq": 1, "version": 1}}, return_document=ReturnDocument.AFTER
         )

@@ -5,8 +5,8 @@ Stage cores take and return these; events and the job document embed them.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -90,7 +90,7 @@ class MediaInfo(BaseModel):
 
     duration_seconds: float
     size_bytes: int
-    container: str
+    container: str = Field(description='ffprobe\'s format name, e.g. "mov,mp4,m4a,3gp,3g2,mj2".')
     video_codec: str | None = None
     audio_codec: str | None = None
     width: int | None = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -41,6 +43,7 @@ async def run_process(
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # its own process group: stopping it also stops its children
     )
     assert proc.stdout is not None and proc.stderr is not None
     stdout_lines: list[str] = []
@@ -61,10 +64,13 @@ async def run_process(
             stderr_lines.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
             del stderr_lines[:-_STDERR_TAIL_LINES]
 
+    readers = [asyncio.ensure_future(read_stdout()), asyncio.ensure_future(read_stderr())]
     try:
-        await asyncio.gather(read_stdout(), read_stderr())
+        await asyncio.gather(*readers)
         returncode = await proc.wait()
     except BaseException:
+        for reader in readers:
+            reader.cancel()
         await _terminate(proc, kill_grace_seconds)
         raise
     return ProcessResult(returncode, stdout_lines, "\n".join(stderr_lines))
@@ -74,13 +80,15 @@ async def _terminate(proc: asyncio.subprocess.Process, grace_seconds: float) -> 
     if proc.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
         await asyncio.wait_for(proc.wait(), grace_seconds)
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+        pass
+    # The group may still hold children (ffmpeg started by yt-dlp) even when the leader exited.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    await proc.wait()
     log.info("stopped subprocess %s", proc.pid)
 
 

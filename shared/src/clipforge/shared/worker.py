@@ -126,7 +126,9 @@ class StageWorker(Generic[EventT]):
 
     async def start_dependencies(self) -> None:
         self.mongo = connect(self.settings.mongo_url, self.settings.database_timeout_ms)
-        self.store = JobStore(self.mongo[self.settings.mongo_database], events_ttl_seconds=self.settings.job_events_ttl_seconds)
+        self.store = JobStore(
+            self.mongo[self.settings.mongo_database], events_ttl_seconds=self.settings.job_events_ttl_seconds
+        )
         await self.store.ensure_indexes()
         self.emitter = ProgressEmitter(self.broker, self.store, self.topology)
         await self.broker.connect()
@@ -185,8 +187,13 @@ class StageWorker(Generic[EventT]):
     async def _process_event(self, event: Event, body: bytes, message: Any) -> None:
         assert self.store is not None and self.emitter is not None
         job_log = logging.LoggerAdapter(
-            log, {"job_id": event.job_id, "tenant_id": event.tenant_id, "stage": self.stage.value,
-                  "correlation_id": event.correlation_id},
+            log,
+            {
+                "job_id": event.job_id,
+                "tenant_id": event.tenant_id,
+                "stage": self.stage.value,
+                "correlation_id": event.correlation_id,
+            },
         )
         claim = await self.store.claim_stage(event.job_id, self.stage)
         if claim.outcome is ClaimOutcome.ALREADY_DONE:
@@ -206,12 +213,21 @@ class StageWorker(Generic[EventT]):
         started = time.monotonic()
         self.metrics.in_flight.labels(self.stage).inc()
         progress = StageProgress(
-            self.emitter, job_id=event.job_id, stage=self.stage, attempt=claim.attempt,
+            self.emitter,
+            job_id=event.job_id,
+            stage=self.stage,
+            attempt=claim.attempt,
             interval_seconds=self.settings.progress_interval_seconds,
         )
         context = StageContext(
-            stage=self.stage, job_id=event.job_id, tenant_id=event.tenant_id, attempt=claim.attempt,
-            job=claim.job, media=self.media, progress=progress, log=job_log,
+            stage=self.stage,
+            job_id=event.job_id,
+            tenant_id=event.tenant_id,
+            attempt=claim.attempt,
+            job=claim.job,
+            media=self.media,
+            progress=progress,
+            log=job_log,
         )
         try:
             async with progress:
@@ -236,7 +252,9 @@ class StageWorker(Generic[EventT]):
         elapsed = time.monotonic() - started
         next_event = outcome.event
         job = await self.store.complete_stage(
-            event.job_id, self.stage, claim.attempt,
+            event.job_id,
+            self.stage,
+            claim.attempt,
             record=outcome.record,
             output_event={"routing_key": next_event.routing_key, "body": next_event.model_dump(mode="json")},
             final=self.definition.final,
@@ -256,7 +274,12 @@ class StageWorker(Generic[EventT]):
         job_log.info("stage done in %.1f s", elapsed)
 
     async def _fail(
-        self, event: Event, attempt: int, error: StageError, body: bytes, message: Any,
+        self,
+        event: Event,
+        attempt: int,
+        error: StageError,
+        body: bytes,
+        message: Any,
         job_log: logging.LoggerAdapter[logging.Logger],
     ) -> None:
         assert self.store is not None and self.emitter is not None
@@ -301,8 +324,11 @@ class StageWorker(Generic[EventT]):
             exchange=self.topology.dead_exchange,
             persist=True,
             mandatory=True,
-            headers={"x-clipforge-stage": self.stage.value, "x-clipforge-code": code,
-                     "x-clipforge-reason": detail[:1000]},
+            headers={
+                "x-clipforge-stage": self.stage.value,
+                "x-clipforge-code": code,
+                "x-clipforge-reason": detail[:1000],
+            },
             content_type="application/json",
         )
         await message.ack()

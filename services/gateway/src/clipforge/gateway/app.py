@@ -77,7 +77,9 @@ async def _load_job(store: JobStore, job_id: str, tenant_id: str) -> dict[str, A
     return job
 
 
-def _build_broker(settings: GatewaySettings, topology: Topology, hub: ProgressHub, registry: CollectorRegistry) -> RabbitBroker:
+def _build_broker(
+    settings: GatewaySettings, topology: Topology, hub: ProgressHub, registry: CollectorRegistry
+) -> RabbitBroker:
     broker = RabbitBroker(
         settings.amqp_url,
         default_channel=Channel(publisher_confirms=True, on_return_raises=True),
@@ -94,8 +96,9 @@ def _build_broker(settings: GatewaySettings, topology: Topology, hub: ProgressHu
     async def on_progress(event: JobProgress) -> None:
         hub.deliver(event)
 
-    @broker.subscriber(topology.gateway_queue, topology.pipeline, channel=Channel(prefetch_count=16),
-                       title="gateway-outcomes")
+    @broker.subscriber(
+        topology.gateway_queue, topology.pipeline, channel=Channel(prefetch_count=16), title="gateway-outcomes"
+    )
     async def on_outcome(body: dict[str, Any]) -> None:
         # The seam for completion webhooks; today it counts outcomes.
         if "clips" in body:
@@ -157,8 +160,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             except Exception:
                 checks["database"] = False
         ready = all(checks.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        )
 
     @app.post("/v1/jobs", status_code=202, response_model=JobCreated, tags=["jobs"])
     async def create_job(body: CreateJobRequest, state: StateDep, store: StoreDep, tenant: TenantDep) -> JobCreated:
@@ -170,20 +174,33 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             await asyncio.wait_for(
                 state.broker.publish(
-                    event.model_dump(mode="json"), exchange=state.topology.pipeline, routing_key=event.routing_key,
-                    persist=True, mandatory=True, message_id=event.event_id, correlation_id=event.correlation_id,
+                    event.model_dump(mode="json"),
+                    exchange=state.topology.pipeline,
+                    routing_key=event.routing_key,
+                    persist=True,
+                    mandatory=True,
+                    message_id=event.event_id,
+                    correlation_id=event.correlation_id,
                     content_type="application/json",
                 ),
                 settings.publish_timeout_seconds,
             )
         except Exception as exc:
             log.exception("could not queue job %s", job["_id"])
-            await store.fail_job(job["_id"], JobError(
-                stage="queued", code="queue_unavailable",
-                message="The job could not be queued because the message broker is unavailable. Please retry.",
-            ))
-            raise Problem(503, "queue_unavailable", "Service temporarily unavailable",
-                          "The job queue is not reachable right now. Please retry in a few seconds.") from exc
+            await store.fail_job(
+                job["_id"],
+                JobError(
+                    stage="queued",
+                    code="queue_unavailable",
+                    message="The job could not be queued because the message broker is unavailable. Please retry.",
+                ),
+            )
+            raise Problem(
+                503,
+                "queue_unavailable",
+                "Service temporarily unavailable",
+                "The job queue is not reachable right now. Please retry in a few seconds.",
+            ) from exc
         path = f"/v1/jobs/{job['_id']}"
         return JobCreated(id=job["_id"], status=job["status"], links=JobLinks(self=path, events=f"{path}/events"))
 
@@ -195,8 +212,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def get_transcript(job_id: str, state: StateDep, store: StoreDep, tenant: TenantDep) -> Transcript:
         job = await _load_job(store, job_id, tenant)
         if not job.get("transcript"):
-            raise Problem(409, "transcript_not_ready", "Transcript not ready",
-                          f"Job {job_id} has no transcript yet (status: {job['status']}).")
+            raise Problem(
+                409,
+                "transcript_not_ready",
+                "Transcript not ready",
+                f"Job {job_id} has no transcript yet (status: {job['status']}).",
+            )
         path = state.media.path(job["transcript"]["key"])
         return Transcript.model_validate_json(await asyncio.to_thread(path.read_bytes))
 

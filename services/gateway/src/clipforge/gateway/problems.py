@@ -27,9 +27,7 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_response(
-    request: Request, status: int, code: str, title: str, detail: str, **extra: Any
-) -> JSONResponse:
+def problem_response(request: Request, status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {
         "type": PROBLEM_TYPE_BASE + code,
         "title": title,
@@ -72,7 +70,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_database_down(request: Request, exc: ConnectionFailure) -> JSONResponse:
         log.warning("database unavailable: %s", exc)
         return problem_response(
-            request, 503, "database_unavailable", "Service temporarily unavailable",
+            request,
+            503,
+            "database_unavailable",
+            "Service temporarily unavailable",
             "The job database is not reachable right now. Please retry in a few seconds.",
         )
 

@@ -100,8 +100,10 @@ class JobView(BaseModel):
     def from_document(cls, job: dict[str, Any], *, base_path: str = "/v1/jobs") -> JobView:
         job_path = f"{base_path}/{job['_id']}"
         clips = [
-            ClipView(**{key: clip[key] for key in ClipView.model_fields if key != "url"},
-                     url=f"{job_path}/clips/{clip['index']}")
+            ClipView(
+                **{key: clip[key] for key in ClipView.model_fields if key != "url"},
+                url=f"{job_path}/clips/{clip['index']}",
+            )
             for clip in job.get("clips") or []
         ]
         return cls(

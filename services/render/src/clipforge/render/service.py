@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from clipforge.render.core import RenderConfig, render_clips
+from clipforge.render.core import RenderConfig, clip_bounds, render_clips
 from clipforge.shared.events import ClipsReady, HighlightsReady
 from clipforge.shared.models import Clip, Stage, Transcript
 from clipforge.shared.settings import Settings
@@ -28,14 +28,21 @@ def build_worker(settings: RenderSettings | None = None) -> StageWorker[Highligh
         transcript = Transcript.model_validate_json(ctx.media.path(event.transcript_key).read_bytes())
         clips_dir = ctx.media.job_dir(ctx.job_id) / "clips"
         rendered = await render_clips(
-            ctx.media.path(event.video_key), event.highlights, transcript, event.options, event.media,
-            clips_dir, config, ctx.progress,
+            ctx.media.path(event.video_key),
+            event.highlights,
+            transcript,
+            event.options,
+            event.media,
+            clips_dir,
+            config,
+            ctx.progress,
         )
+        bounds = [clip_bounds(highlight, event.media) for highlight in event.highlights]
         clips = [
             Clip(
                 index=index,
-                start=highlight.start,
-                end=highlight.end,
+                start=start,
+                end=end,
                 duration_seconds=result.duration_seconds,
                 score=highlight.score,
                 reason=highlight.reason,
@@ -45,7 +52,9 @@ def build_worker(settings: RenderSettings | None = None) -> StageWorker[Highligh
                 width=result.width,
                 height=result.height,
             )
-            for index, (highlight, result) in enumerate(zip(event.highlights, rendered, strict=True), start=1)
+            for index, (highlight, (start, end), result) in enumerate(
+                zip(event.highlights, bounds, rendered, strict=True), start=1
+            )
         ]
         return StageOutcome(
             event=event.follow_up(ClipsReady, clips=clips),

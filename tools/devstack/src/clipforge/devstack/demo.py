@@ -32,7 +32,8 @@ def _print_progress(message: Message) -> None:
     bar_width = 30
     filled = int(bar_width * message["percent"] / 100)
     eta = f" ~{message['eta_seconds']:.0f}s left in stage" if message.get("eta_seconds") else ""
-    line = f"[{'#' * filled}{'.' * (bar_width - filled)}] {message['percent']:5.1f}% {message['stage']:<11} {message['message']}{eta}"
+    bar = "#" * filled + "." * (bar_width - filled)
+    line = f"[{bar}] {message['percent']:5.1f}% {message['stage']:<11} {message['message']}{eta}"
     print(line[:150], flush=True)
 
 
@@ -62,7 +63,9 @@ def run_demo(state_dir: Path) -> int:
         print(f"\njob {job_id} completed; transcript: {job['transcript']['word_count']} words")
         for clip in job["clips"]:
             path = stack.media_root / "jobs" / job_id / "clips" / f"clip-{clip['index']:02d}.mp4"
-            print(f"  clip {clip['index']}: score {clip['score']:.0f}, {clip['duration_seconds']:.1f} s, {clip['reason']}")
+            print(
+                f"  clip {clip['index']}: score {clip['score']:.0f}, {clip['duration_seconds']:.1f} s, {clip['reason']}"
+            )
             print(f"     file: {path}")
             print(f"     url:  {gateway}{clip['url']}")
         return 0

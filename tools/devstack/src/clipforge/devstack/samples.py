@@ -80,22 +80,55 @@ def make_speech_video(
 def make_silent_video(path: Path, *, seconds: float = 3.0, size: str = "320x240") -> Path:
     """An H.264 mp4 with no audio stream at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _run([
-        "ffmpeg", "-y", "-loglevel", "error",
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=25:duration={seconds}",
-        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path),
-    ])
+    _run(
+        [
+            "ffmpeg",
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size}:rate=25:duration={seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ]
+    )
     return path
 
 
 def make_tone_video(path: Path, *, seconds: float, size: str = "320x240") -> Path:
     """An H.264/AAC mp4 of a test picture and a sine tone, of any length (cheap to encode)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _run([
-        "ffmpeg", "-y", "-loglevel", "error",
-        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10:duration={seconds}",
-        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-shortest", str(path),
-    ])
+    _run(
+        [
+            "ffmpeg",
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size}:rate=10:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:duration={seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        ]
+    )
     return path

@@ -46,9 +46,18 @@ class SecantusServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log_file = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [secantus_executable(), "--host", "127.0.0.1", "--port", str(self.port),
-             "--storage-path", str(self.storage_path)],
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                secantus_executable(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--storage-path",
+                str(self.storage_path),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log_file.close()
         self.wait_ready(timeout_seconds)

@@ -61,12 +61,14 @@ class LocalStack:
 
     def service_env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "CLIPFORGE_MEDIA_ROOT": str(self.media_root),
-            "CLIPFORGE_HTTP_HOST": "127.0.0.1",
-            "CLIPFORGE_HTTP_PORT": str(self.ports[name]),
-            "CLIPFORGE_MONGO_URL": self.resolved_mongo_url,
-        })
+        env.update(
+            {
+                "CLIPFORGE_MEDIA_ROOT": str(self.media_root),
+                "CLIPFORGE_HTTP_HOST": "127.0.0.1",
+                "CLIPFORGE_HTTP_PORT": str(self.ports[name]),
+                "CLIPFORGE_MONGO_URL": self.resolved_mongo_url,
+            }
+        )
         if self.amqp_url:
             env["CLIPFORGE_AMQP_URL"] = self.amqp_url
         if self.topology_prefix:
@@ -99,7 +101,10 @@ class LocalStack:
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
                 [sys.executable, "-m", f"clipforge.{name}"],
-                env=self.service_env(name), stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+                env=self.service_env(name),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         service = ServiceProcess(name, self.ports[name], log_path, process)
         self.services[name] = service
