@@ -60,7 +60,9 @@ def run_demo(state_dir: Path) -> int:
             error = job.get("error") or {}
             print(f"job {job_id} {job['status']}: {error.get('code')}: {error.get('message')}", file=sys.stderr)
             return 1
+        timings = ", ".join(f"{name} {stage['duration_seconds']:.1f} s" for name, stage in job["stages"].items())
         print(f"\njob {job_id} completed; transcript: {job['transcript']['word_count']} words")
+        print(f"source {job['media']['duration_seconds']:.0f} s of video; stage times: {timings}")
         for clip in job["clips"]:
             path = stack.media_root / "jobs" / job_id / "clips" / f"clip-{clip['index']:02d}.mp4"
             print(
