@@ -60,6 +60,7 @@ class StageStatus(StrEnum):
 
 
 Aspect = Literal["original", "9:16", "1:1", "16:9"]
+CaptionStyle = Literal["bold", "clean", "karaoke"]
 
 
 class JobOptions(BaseModel):
@@ -72,6 +73,7 @@ class JobOptions(BaseModel):
     max_clip_seconds: float = Field(default=60.0, ge=3.0, le=600.0)
     aspect: Aspect = Field(default="original", description="Output frame shape; crops around the centre.")
     captions: bool = Field(default=True, description="Burn word-level captions into the clips.")
+    caption_style: CaptionStyle = Field(default="bold", description="Caption preset: font, colours, highlight.")
     language: str | None = Field(
         default=None,
         pattern=r"^[a-z]{2,3}$",
@@ -154,6 +156,9 @@ class Highlight(BaseModel):
     score: float = Field(ge=0.0, le=100.0)
     reason: str
     text: str
+    title: str = ""
+    keywords: list[str] = Field(default_factory=list)
+    sub_scores: dict[str, float] = Field(default_factory=dict, description="Named components, each 0-100.")
 
     @property
     def duration(self) -> float:
@@ -170,10 +175,24 @@ class Clip(BaseModel):
     score: float
     reason: str
     text: str
+    title: str = ""
+    keywords: list[str] = Field(default_factory=list)
+    sub_scores: dict[str, float] = Field(default_factory=dict)
     media_key: str = Field(description="Location of the mp4 inside the media store.")
+    thumbnail_key: str | None = None
+    srt_key: str | None = None
+    vtt_key: str | None = None
     size_bytes: int
     width: int
     height: int
+
+
+class AnalysisInfo(BaseModel):
+    """How the highlights were chosen; ``degraded`` is set when a configured scorer failed."""
+
+    scorer: str
+    degraded: bool = False
+    detail: str | None = None
 
 
 class JobError(BaseModel):
