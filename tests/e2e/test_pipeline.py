@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from clipforge.devstack.client import follow_job, get_job, submit_job
+from clipforge.devstack.client import auth, follow_job, get_job, submit_job
 from clipforge.devstack.httpserve import StaticServer
 from clipforge.devstack.samples import SampleVideo
 from clipforge.devstack.stack import LocalStack
@@ -70,8 +70,8 @@ def words_of(text: str) -> set[str]:
 def test_url_becomes_captioned_clips(
     stack: LocalStack, media_server: StaticServer, speech_video: SampleVideo, tmp_path: Path
 ) -> None:
-    job_id = submit_job(stack.gateway_url, f"{media_server.base_url}/{speech_video.path.name}", OPTIONS)
-    messages = follow_job(stack.gateway_url, job_id, timeout_seconds=300)
+    job_id = submit_job(stack.gateway_url, stack.api_key, f"{media_server.base_url}/{speech_video.path.name}", OPTIONS)
+    messages = follow_job(stack.gateway_url, stack.api_key, job_id, timeout_seconds=300)
 
     assert messages[0]["type"] == "snapshot"
     progress = [m for m in messages if m["type"] == "progress"]
@@ -82,12 +82,14 @@ def test_url_becomes_captioned_clips(
     assert percents == sorted(percents), "overall progress never goes backwards"
     assert progress[-1]["status"] == "completed" and progress[-1]["percent"] == 100.0
 
-    job = get_job(stack.gateway_url, job_id)
+    job = get_job(stack.gateway_url, stack.api_key, job_id)
     assert job["status"] == "completed", job.get("error")
     assert all(stage["status"] == "done" and stage["duration_seconds"] is not None for stage in job["stages"].values())
     assert job["media"]["video_codec"] == "h264" and job["media"]["has_audio"] is True
 
-    transcript = httpx.get(f"{stack.gateway_url}/v1/jobs/{job_id}/transcript", timeout=30).json()
+    transcript = httpx.get(
+        f"{stack.gateway_url}/v1/jobs/{job_id}/transcript", headers=auth(stack.api_key), timeout=30
+    ).json()
     spoken = words_of(" ".join(speech_video.sentences))
     heard = words_of(" ".join(segment["text"] for segment in transcript["segments"]))
     assert len(spoken & heard) / len(spoken) >= 0.8, sorted(spoken - heard)
@@ -100,7 +102,7 @@ def test_url_becomes_captioned_clips(
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in pairwise(spans))
     for clip in clips:
         assert clip["reason"]
-        response = httpx.get(f"{stack.gateway_url}{clip['url']}", timeout=60)
+        response = httpx.get(f"{stack.gateway_url}{clip['url']}", headers=auth(stack.api_key), timeout=60)
         assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
         path = tmp_path / f"clip-{clip['index']}.mp4"
         path.write_bytes(response.content)
@@ -115,11 +117,11 @@ def test_url_becomes_captioned_clips(
 def test_page_without_media_fails_with_its_code_over_the_websocket(
     stack: LocalStack, media_server: StaticServer
 ) -> None:
-    job_id = submit_job(stack.gateway_url, f"{media_server.base_url}/page.html", OPTIONS)
-    messages = follow_job(stack.gateway_url, job_id, timeout_seconds=120)
+    job_id = submit_job(stack.gateway_url, stack.api_key, f"{media_server.base_url}/page.html", OPTIONS)
+    messages = follow_job(stack.gateway_url, stack.api_key, job_id, timeout_seconds=120)
     final = messages[-1]
     assert final["type"] == "progress" and final["status"] == "failed"
-    job = get_job(stack.gateway_url, job_id)
+    job = get_job(stack.gateway_url, stack.api_key, job_id)
     assert job["error"]["stage"] == "ingest"
     assert job["error"]["code"] == "no_media_found"
     assert final["message"] == job["error"]["message"]

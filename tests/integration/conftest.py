@@ -7,6 +7,7 @@ import aio_pika
 import pytest
 import pytest_asyncio
 
+from clipforge.gateway.keys import KeyStore
 from clipforge.shared.jobs import JobStore, connect
 from clipforge.shared.settings import Settings
 
@@ -36,6 +37,12 @@ async def store(settings: Settings) -> AsyncIterator[JobStore]:
     finally:
         await client.drop_database(settings.mongo_database)
         await client.close()
+
+
+@pytest_asyncio.fixture
+async def api_key(store: JobStore) -> str:
+    """A valid key of tenant "default" in this test's database."""
+    return (await KeyStore(store.db).create("default", "test")).api_key
 
 
 @pytest_asyncio.fixture

@@ -62,9 +62,9 @@ async def emitter(settings: Settings, store: JobStore) -> AsyncIterator[Progress
 
 
 async def test_create_job_stores_queued_job_and_publishes_request(
-    gateway: str, store: JobStore, amqp: aio_pika.abc.AbstractChannel, settings: Settings
+    gateway: str, api_key: str, store: JobStore, amqp: aio_pika.abc.AbstractChannel, settings: Settings
 ) -> None:
-    async with httpx.AsyncClient(base_url=gateway) as client:
+    async with httpx.AsyncClient(base_url=gateway, headers={"Authorization": f"Bearer {api_key}"}) as client:
         response = await client.post(
             "/v1/jobs", json={"url": "http://127.0.0.1:9/talk.mp4", "options": {"max_clips": 2}}
         )
@@ -93,9 +93,9 @@ async def test_create_job_stores_queued_job_and_publishes_request(
     ],
 )
 async def test_invalid_requests_get_problem_details_naming_the_field(
-    gateway: str, payload: dict[str, Any], field: str
+    gateway: str, api_key: str, payload: dict[str, Any], field: str
 ) -> None:
-    async with httpx.AsyncClient(base_url=gateway) as client:
+    async with httpx.AsyncClient(base_url=gateway, headers={"Authorization": f"Bearer {api_key}"}) as client:
         response = await client.post("/v1/jobs", json=payload)
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -104,8 +104,8 @@ async def test_invalid_requests_get_problem_details_naming_the_field(
     assert any(error["field"].startswith(field) for error in problem["errors"]), problem
 
 
-async def test_unknown_job_is_a_404_problem(gateway: str) -> None:
-    async with httpx.AsyncClient(base_url=gateway) as client:
+async def test_unknown_job_is_a_404_problem(gateway: str, api_key: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway, headers={"Authorization": f"Bearer {api_key}"}) as client:
         response = await client.get("/v1/jobs/0123456789abcdef01234567")
         clip = await client.get("/v1/jobs/0123456789abcdef01234567/clips/1")
     assert response.status_code == 404 and response.json()["code"] == "job_not_found"
@@ -113,10 +113,10 @@ async def test_unknown_job_is_a_404_problem(gateway: str) -> None:
 
 
 async def test_websocket_sends_snapshot_then_every_event_in_order_and_closes_at_the_end(
-    gateway: str, store: JobStore, emitter: ProgressEmitter
+    gateway: str, api_key: str, store: JobStore, emitter: ProgressEmitter
 ) -> None:
     job = await new_job(store)
-    ws_url = gateway.replace("http", "ws") + f"/v1/jobs/{job['_id']}/events"
+    ws_url = gateway.replace("http", "ws") + f"/v1/jobs/{job['_id']}/events?api_key={api_key}"
     async with websockets.connect(ws_url) as socket:
         snapshot = json.loads(await socket.recv())
         assert snapshot["type"] == "snapshot" and snapshot["job"]["status"] == "queued"
@@ -152,23 +152,31 @@ async def _record_only(store: JobStore, job: dict[str, Any]) -> None:
     await store.append_event(job["_id"], event.seq, event.model_dump(mode="json"))
 
 
-async def test_websocket_for_finished_job_sends_snapshot_and_closes(gateway: str, store: JobStore) -> None:
+async def test_websocket_for_finished_job_sends_snapshot_and_closes(
+    gateway: str, api_key: str, store: JobStore
+) -> None:
     job = await new_job(store)
     await store.fail_job(job["_id"], JobError(stage="ingest", code="x", message="gone"))
-    async with websockets.connect(gateway.replace("http", "ws") + f"/v1/jobs/{job['_id']}/events") as socket:
+    async with websockets.connect(
+        gateway.replace("http", "ws") + f"/v1/jobs/{job['_id']}/events?api_key={api_key}"
+    ) as socket:
         messages = [json.loads(message) async for message in socket]
     assert [m["type"] for m in messages] == ["snapshot"]
     assert messages[0]["job"]["error"]["code"] == "x"
 
 
-async def test_websocket_for_unknown_job_closes_with_not_found(gateway: str) -> None:
-    async with websockets.connect(gateway.replace("http", "ws") + "/v1/jobs/0123456789abcdef01234567/events") as s:
+async def test_websocket_for_unknown_job_closes_with_not_found(gateway: str, api_key: str) -> None:
+    async with websockets.connect(
+        gateway.replace("http", "ws") + f"/v1/jobs/0123456789abcdef01234567/events?api_key={api_key}"
+    ) as s:
         with pytest.raises(websockets.ConnectionClosed):
             await s.recv()
     assert s.close_code == 4404
 
 
-async def test_clip_download_streams_mp4_with_range_support(gateway: str, store: JobStore, settings: Settings) -> None:
+async def test_clip_download_streams_mp4_with_range_support(
+    gateway: str, api_key: str, store: JobStore, settings: Settings
+) -> None:
     job = await new_job(store)
     clip_path = Path(settings.media_root) / "jobs" / job["_id"] / "clips" / "clip-01.mp4"
     make_silent_video(clip_path, seconds=1.0)
@@ -186,7 +194,7 @@ async def test_clip_download_streams_mp4_with_range_support(gateway: str, store:
         "height": 240,
     }
     await store.jobs.update_one({"_id": job["_id"]}, {"$set": {"clips": [clip]}})
-    async with httpx.AsyncClient(base_url=gateway) as client:
+    async with httpx.AsyncClient(base_url=gateway, headers={"Authorization": f"Bearer {api_key}"}) as client:
         view = (await client.get(f"/v1/jobs/{job['_id']}")).json()
         full = await client.get(view["clips"][0]["url"])
         part = await client.get(view["clips"][0]["url"], headers={"Range": "bytes=0-99"})
@@ -197,8 +205,8 @@ async def test_clip_download_streams_mp4_with_range_support(gateway: str, store:
     assert missing.status_code == 404 and missing.json()["code"] == "clip_not_found"
 
 
-async def test_health_readiness_and_metrics(gateway: str) -> None:
-    async with httpx.AsyncClient(base_url=gateway) as client:
+async def test_health_readiness_and_metrics(gateway: str, api_key: str) -> None:
+    async with httpx.AsyncClient(base_url=gateway, headers={"Authorization": f"Bearer {api_key}"}) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
         await client.post("/v1/jobs", json={"url": "http://127.0.0.1:9/a.mp4"})

@@ -59,7 +59,7 @@ def stage_settings(settings_type: type[Settings], settings: Settings, **override
 async def send(amqp: aio_pika.abc.AbstractChannel, settings: Settings, event: Event) -> None:
     from clipforge.shared.topology import Topology
 
-    await publish_json(amqp, Topology(settings.topology_prefix), event.routing_key, event.model_dump_json().encode())
+    await publish_json(amqp, Topology(settings.topology_prefix), event.topic, event.model_dump_json().encode())
 
 
 def request_for(job: dict[str, Any], url: str) -> JobRequested:

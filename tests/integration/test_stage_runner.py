@@ -85,7 +85,7 @@ async def test_success_records_result_publishes_next_event_then_acks(
 ) -> None:
     worker, _stage = running_stage
     job = await new_job(store)
-    await publish_json(amqp, worker.topology, "job.requested", requested(job).model_dump_json().encode())
+    await publish_json(amqp, worker.topology, "interactive.job.requested", requested(job).model_dump_json().encode())
 
     done = await wait_for_job(store, job["_id"], lambda j: j["stages"]["ingest"]["status"] == "done")
     assert done["status"] == "ingesting"  # the next stage has not claimed it yet
@@ -116,7 +116,7 @@ async def test_stage_error_fails_job_and_dead_letters_with_reason(
 
     stage.behaviour = refuse
     job = await new_job(store)
-    await publish_json(amqp, worker.topology, "job.requested", requested(job).model_dump_json().encode())
+    await publish_json(amqp, worker.topology, "interactive.job.requested", requested(job).model_dump_json().encode())
 
     failed = await wait_for_job(store, job["_id"], lambda j: j["status"] == "failed")
     assert failed["error"] == {
@@ -145,7 +145,7 @@ async def test_unexpected_exception_fails_job_as_internal_error(
 
     stage.behaviour = crash
     job = await new_job(store)
-    await publish_json(amqp, worker.topology, "job.requested", requested(job).model_dump_json().encode())
+    await publish_json(amqp, worker.topology, "interactive.job.requested", requested(job).model_dump_json().encode())
     failed = await wait_for_job(store, job["_id"], lambda j: j["status"] == "failed")
     assert failed["error"]["code"] == "internal_error"
     assert "ZeroDivisionError" in failed["error"]["message"]
@@ -156,7 +156,7 @@ async def test_unparseable_message_goes_to_dead_letter_queue(
     amqp: aio_pika.abc.AbstractChannel,
 ) -> None:
     worker, stage = running_stage
-    await publish_json(amqp, worker.topology, "job.requested", b"{not json")
+    await publish_json(amqp, worker.topology, "interactive.job.requested", b"{not json")
     dead = await get_message(amqp, f"{worker.topology.prefix}.dead")
     assert dead.body == b"{not json"
     assert dead.headers["x-clipforge-code"] == "unparseable_message"
@@ -173,10 +173,10 @@ async def test_redelivery_of_finished_stage_republishes_without_redoing_work(
     worker, stage = running_stage
     job = await new_job(store)
     body = requested(job).model_dump_json().encode()
-    await publish_json(amqp, worker.topology, "job.requested", body)
+    await publish_json(amqp, worker.topology, "interactive.job.requested", body)
     first = MediaReady.model_validate(body_of(await get_message(amqp, f"{worker.topology.prefix}.transcribe")))
 
-    await publish_json(amqp, worker.topology, "job.requested", body)  # as if redelivered after a crash
+    await publish_json(amqp, worker.topology, "interactive.job.requested", body)  # as if redelivered after a crash
     second = MediaReady.model_validate(body_of(await get_message(amqp, f"{worker.topology.prefix}.transcribe")))
     assert stage.calls == 1
     assert second.event_id == first.event_id
@@ -194,7 +194,7 @@ async def test_message_for_finished_job_is_acked_and_ignored(
     from clipforge.shared.models import JobError
 
     await store.fail_job(job["_id"], JobError(stage="queued", code="x", message="x"))
-    await publish_json(amqp, worker.topology, "job.requested", requested(job).model_dump_json().encode())
+    await publish_json(amqp, worker.topology, "interactive.job.requested", requested(job).model_dump_json().encode())
     await asyncio.sleep(1.0)
     assert stage.calls == 0
     assert await queue_depth(amqp, f"{worker.topology.prefix}.ingest") == 0

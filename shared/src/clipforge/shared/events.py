@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,9 @@ from clipforge.shared.models import (
 )
 
 E = TypeVar("E", bound="Event")
+
+Priority = Literal["interactive", "batch"]
+PRIORITIES: tuple[Priority, ...] = ("interactive", "batch")
 
 
 def utc_now() -> datetime:
@@ -46,13 +49,21 @@ class Event(BaseModel):
     attempt: int = 1
     emitted_at: datetime = Field(default_factory=utc_now)
     correlation_id: str
+    priority: Priority = "interactive"
+
+    @property
+    def topic(self) -> str:
+        """The routing key it is published with: the priority class, then the event type."""
+        return f"{self.priority}.{self.routing_key}"
 
     def follow_up(self, event_type: type[E], **fields: object) -> E:
-        """Build the next event of the pipeline, keeping job, tenant and correlation."""
+        """Build the next event of the pipeline, keeping job, tenant, correlation and priority."""
         return event_type(
             job_id=self.job_id,
             tenant_id=self.tenant_id,
             correlation_id=self.correlation_id,
+            priority=self.priority,
+            attempt=self.attempt,
             **fields,
         )
 
@@ -102,6 +113,13 @@ class JobFailed(Event):
     routing_key: ClassVar[str] = "job.failed"
 
     error: JobError
+
+
+class ControlCommand(BaseModel):
+    """Broadcast to every worker: stop work on a job (today the only command)."""
+
+    command: Literal["cancel"] = "cancel"
+    job_id: str
 
 
 class JobProgress(Event):

@@ -86,7 +86,14 @@ class JobStore:
     # --- creation and reads -------------------------------------------------------------
 
     async def create(
-        self, *, tenant_id: str, source: SourceRef, options: JobOptions, job_id: str | None = None
+        self,
+        *,
+        tenant_id: str,
+        source: SourceRef,
+        options: JobOptions,
+        job_id: str | None = None,
+        priority: str = "interactive",
+        extra: Document | None = None,
     ) -> Document:
         now = utc_now()
         document: Document = {
@@ -105,11 +112,14 @@ class JobStore:
             "highlights": [],
             "clips": [],
             "error": None,
+            "priority": priority,
+            "retries": 0,
             "created_at": now,
             "updated_at": now,
             "finished_at": None,
             "version": 0,
         }
+        document.update(extra or {})
         await self.jobs.insert_one(document)
         return document
 
@@ -126,8 +136,88 @@ class JobStore:
     async def append_event(self, job_id: str, seq: int, event: Document) -> None:
         await self.events.update_one(
             {"job_id": job_id, "seq": seq},
-            {"$setOnInsert": {"event": event, "created_at": utc_now()}},
+            {"$setOnInsert": {"tenant_id": event.get("tenant_id"), "event": event, "created_at": utc_now()}},
             upsert=True,
+        )
+
+    async def list_jobs(
+        self,
+        tenant_id: str,
+        *,
+        statuses: list[str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        before_id: str | None = None,
+        limit: int = 50,
+    ) -> list[Document]:
+        """Newest first; ``before_id`` is the cursor (ids are time-ordered)."""
+        query: Document = {"tenant_id": tenant_id}
+        if statuses:
+            query["status"] = {"$in": statuses}
+        created: Document = {}
+        if created_after is not None:
+            created["$gte"] = created_after
+        if created_before is not None:
+            created["$lt"] = created_before
+        if created:
+            query["created_at"] = created
+        if before_id is not None:
+            query["_id"] = {"$lt": before_id}
+        cursor = self.jobs.find(query).sort("_id", DESCENDING).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def count_by_status(self, tenant_id: str) -> dict[str, int]:
+        pipeline = [{"$match": {"tenant_id": tenant_id}}, {"$group": {"_id": "$status", "count": {"$sum": 1}}}]
+        cursor = await self.jobs.aggregate(pipeline)
+        return {doc["_id"]: doc["count"] async for doc in cursor}
+
+    async def delete(self, job_id: str, tenant_id: str) -> bool:
+        result = await self.jobs.delete_one({"_id": job_id, "tenant_id": tenant_id})
+        await self.events.delete_many({"job_id": job_id})
+        return result.deleted_count == 1
+
+    async def cancel(self, job_id: str, tenant_id: str) -> Document | None:
+        """End a job ``cancelled``; None when it had already ended (or is not the tenant's)."""
+        now = utc_now()
+        return await self.jobs.find_one_and_update(
+            {"_id": job_id, "tenant_id": tenant_id, "status": {"$nin": _TERMINAL}},
+            {
+                "$set": {
+                    "status": JobStatus.CANCELLED.value,
+                    "stage": JobStatus.CANCELLED.value,
+                    "message": "Cancelled at your request",
+                    "finished_at": now,
+                    "updated_at": now,
+                },
+                "$inc": {"seq": 1, "version": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def reset_for_retry(self, job_id: str, tenant_id: str, from_stage: Stage) -> Document | None:
+        """Put a failed job back to ``queued`` with ``from_stage`` and later stages pending.
+
+        Earlier stages stay done: their artifacts and stored output events are reused.
+        """
+        later = list(Stage)[list(Stage).index(from_stage) :]
+        now = utc_now()
+        fields: Document = {
+            "status": JobStatus.QUEUED.value,
+            "stage": JobStatus.QUEUED.value,
+            "error": None,
+            "finished_at": None,
+            "message": f"Retrying from {from_stage.value}",
+            "progress": STAGE_PROGRESS_SPAN[from_stage][0],
+            "updated_at": now,
+        }
+        for stage in later:
+            fields[f"stages.{stage.value}.status"] = StageStatus.PENDING.value
+            fields[f"stages.{stage.value}.error"] = None
+            fields[f"stages.{stage.value}.progress"] = 0.0
+        return await self.jobs.find_one_and_update(
+            {"_id": job_id, "tenant_id": tenant_id, "status": JobStatus.FAILED.value},
+            {"$set": fields, "$inc": {"seq": 1, "version": 1, "retries": 1}},
+            return_document=ReturnDocument.AFTER,
         )
 
     # --- stage transitions --------------------------------------------------------------

@@ -202,10 +202,18 @@ class JobError(BaseModel):
 
 
 class SourceRef(BaseModel):
-    """Where a job's video comes from."""
+    """Where a job's video comes from: a link, or a file uploaded into the media store."""
 
-    kind: Literal["url"] = "url"
-    url: str
+    kind: Literal["url", "upload"] = "url"
+    url: str | None = None
+    media_key: str | None = None
+    filename: str | None = Field(default=None, description="The uploaded file's name, for display only.")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceRef:
+        if (self.kind == "url") != (self.url is not None) or (self.kind == "upload") != (self.media_key is not None):
+            raise ValueError("a url source needs url; an upload source needs media_key")
+        return self
 
 
 # Stage work reports progress as (fraction of the stage done 0..1, message for people).

@@ -1,18 +1,20 @@
 """The RabbitMQ topology, declared in this one place and by every service at start-up.
 
 ```
-clipforge.pipeline (topic) ─ job.requested ──> clipforge.ingest
-                            ─ media.ready ────> clipforge.transcribe
-                            ─ transcript.ready> clipforge.analyze
-                            ─ highlights.ready> clipforge.render
-                            ─ clips.ready, job.failed > clipforge.gateway
+clipforge.pipeline (topic)
+   interactive.job.requested ──> clipforge.ingest       batch.job.requested ──> clipforge.ingest.batch
+   interactive.media.ready ────> clipforge.transcribe   batch.media.ready ────> clipforge.transcribe.batch
+   ... the same for transcript.ready (analyze) and highlights.ready (render)
+   *.clips.ready, *.job.failed ──> clipforge.gateway
 clipforge.progress (fanout) ──> one exclusive queue per gateway replica
-clipforge.dead (fanout) ──> clipforge.dead   (poison messages and failed jobs' messages)
+clipforge.control (fanout)  ──> one exclusive queue per worker process (cancel)
+clipforge.dead (fanout)     ──> clipforge.dead   (poison messages and failed jobs' messages)
 ```
 Work queues are quorum queues with a delivery limit and the dead-letter exchange, so a
-message that keeps crashing its worker ends in ``clipforge.dead`` instead of looping.
-Declaring the whole topology at every start means no publish is ever unroutable because
-the consuming service has not started yet.
+message that keeps crashing its worker ends in ``clipforge.dead`` instead of looping. Each
+priority class has its own queue (quorum queues on RabbitMQ 3.x have no message priorities);
+workers consume both and let interactive work go first. Declaring the whole topology at every
+start means no publish is ever unroutable because its consumer has not started yet.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from dataclasses import dataclass
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 
 from clipforge.shared.events import (
+    PRIORITIES,
     ClipsReady,
     Event,
     HighlightsReady,
     JobFailed,
     JobRequested,
     MediaReady,
+    Priority,
     TranscriptReady,
 )
 from clipforge.shared.models import Stage
@@ -57,6 +61,10 @@ class Topology:
         return RabbitExchange(f"{self.prefix}.progress", type=ExchangeType.FANOUT, durable=True)
 
     @property
+    def control(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.prefix}.control", type=ExchangeType.FANOUT, durable=True)
+
+    @property
     def dead_exchange(self) -> RabbitExchange:
         return RabbitExchange(f"{self.prefix}.dead", type=ExchangeType.FANOUT, durable=True)
 
@@ -76,35 +84,55 @@ class Topology:
             },
         )
 
-    def stage_queue(self, stage: Stage) -> RabbitQueue:
-        return self._work_queue(stage.value, STAGE_INPUT[stage].routing_key)
+    def stage_queue(self, stage: Stage, priority: Priority = "interactive") -> RabbitQueue:
+        name = stage.value if priority == "interactive" else f"{stage.value}.batch"
+        return self._work_queue(name, f"{priority}.{STAGE_INPUT[stage].routing_key}")
 
     @property
     def gateway_queue(self) -> RabbitQueue:
-        return self._work_queue("gateway", GATEWAY_INPUTS[0].routing_key)
+        return self._work_queue("gateway", f"*.{GATEWAY_INPUTS[0].routing_key}")
 
-    def progress_queue(self) -> RabbitQueue:
-        """A fresh exclusive queue for one gateway replica's live progress fan-out."""
+    def _exclusive_queue(self, kind: str) -> RabbitQueue:
         return RabbitQueue(
-            f"{self.prefix}.progress.{uuid.uuid4().hex[:12]}",
+            f"{self.prefix}.{kind}.{uuid.uuid4().hex[:12]}",
             queue_type=QueueType.CLASSIC,
             durable=False,
             exclusive=True,
             auto_delete=True,
         )
 
+    def progress_queue(self) -> RabbitQueue:
+        """A fresh exclusive queue for one gateway replica's live progress fan-out."""
+        return self._exclusive_queue("progress")
+
+    def control_queue(self) -> RabbitQueue:
+        """A fresh exclusive queue for one worker process's control commands."""
+        return self._exclusive_queue("control")
+
     def bindings(self) -> list[tuple[RabbitQueue, str]]:
-        pairs = [(self.stage_queue(stage), STAGE_INPUT[stage].routing_key) for stage in Stage]
-        pairs += [(self.gateway_queue, event.routing_key) for event in GATEWAY_INPUTS]
+        pairs = [
+            (self.stage_queue(stage, priority), f"{priority}.{STAGE_INPUT[stage].routing_key}")
+            for stage in Stage
+            for priority in PRIORITIES
+        ]
+        pairs += [(self.gateway_queue, f"*.{event.routing_key}") for event in GATEWAY_INPUTS]
         return pairs
 
     async def declare(self, broker: RabbitBroker) -> None:
         """Declare every exchange, queue and binding (idempotent)."""
         pipeline = await broker.declare_exchange(self.pipeline)
         await broker.declare_exchange(self.progress)
+        await broker.declare_exchange(self.control)
         dead = await broker.declare_exchange(self.dead_exchange)
         dead_queue = await broker.declare_queue(self.dead_queue)
         await dead_queue.bind(dead, routing_key="")
         for queue, routing_key in self.bindings():
             declared = await broker.declare_queue(queue)
             await declared.bind(pipeline, routing_key=routing_key)
+
+
+async def queue_depth(broker: RabbitBroker, queue: RabbitQueue) -> tuple[int, int]:
+    """Messages ready and consumers attached, asked of the broker now (not a cached answer)."""
+    declared = await broker.declare_queue(queue)
+    result = await declared.declare()
+    return int(result.message_count or 0), int(result.consumer_count or 0)

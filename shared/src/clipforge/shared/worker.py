@@ -36,13 +36,14 @@ from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
 from clipforge.shared.errors import StageError
-from clipforge.shared.events import Event, JobFailed
+from clipforge.shared.events import PRIORITIES, ControlCommand, Event, JobFailed, Priority
 from clipforge.shared.health import health_routes
 from clipforge.shared.jobs import ClaimOutcome, JobStore, connect
 from clipforge.shared.media import MediaStore
 from clipforge.shared.models import JobError, ProgressCallback, Stage
 from clipforge.shared.observability import StageMetrics
 from clipforge.shared.progress import ProgressEmitter, StageProgress
+from clipforge.shared.scheduling import PriorityGate
 from clipforge.shared.settings import Settings
 from clipforge.shared.topology import STAGE_INPUT, Topology
 
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 EventT = TypeVar("EventT", bound=Event)
 
 INFRASTRUCTURE_RETRY_DELAY_SECONDS = 2.0
+# Below RabbitMQ's default consumer timeout (30 min), after which it closes the channel.
+BATCH_WAIT_LIMIT_SECONDS = 15 * 60.0
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ StageHandler = Callable[[EventT, StageContext], Awaitable[StageOutcome]]
 class StageDefinition(Generic[EventT]):
     stage: Stage
     handler: StageHandler[EventT]
-    prefetch: int = 1
+    prefetch: int = 1  # jobs one process works on at once
     final: bool = False
     on_startup: Callable[[], Awaitable[None]] | None = None
 
@@ -112,15 +115,23 @@ class StageWorker(Generic[EventT]):
             graceful_timeout=30.0,
         )
         self.emitter: ProgressEmitter | None = None
-        self.subscriber = self.broker.subscriber(
-            self.topology.stage_queue(self.stage),
-            self.topology.pipeline,
-            channel=Channel(prefetch_count=definition.prefetch),
-            ack_policy=AckPolicy.MANUAL,
-            decoder=_raw_body,
-            title=f"{self.stage.value}-consume",
-        )
-        self.subscriber(self._make_handler())
+        self.gate = PriorityGate(definition.prefetch)
+        self.running_jobs: dict[str, asyncio.Task[StageOutcome]] = {}
+        self.cancelled_jobs: set[str] = set()
+        self.subscribers = {
+            priority: self.broker.subscriber(
+                self.topology.stage_queue(self.stage, priority),
+                self.topology.pipeline,
+                channel=Channel(prefetch_count=definition.prefetch),
+                ack_policy=AckPolicy.MANUAL,
+                decoder=_raw_body,
+                title=f"{self.stage.value}-{priority}",
+            )
+            for priority in PRIORITIES
+        }
+        for priority, subscriber in self.subscribers.items():
+            subscriber(self._make_handler(priority))
+        self.broker.subscriber(self.topology.control_queue(), self.topology.control, title="control")(self._on_control)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -149,7 +160,7 @@ class StageWorker(Generic[EventT]):
                 database_ok = True
             except Exception:
                 database_ok = False
-        consuming = bool(self.subscriber.running)
+        consuming = all(subscriber.running for subscriber in self.subscribers.values())
         return {"broker": broker_ok, "database": database_ok, "consumer": consuming}
 
     def build_app(self) -> AsgiFastStream:
@@ -162,13 +173,20 @@ class StageWorker(Generic[EventT]):
 
     # --- message handling ---------------------------------------------------------------
 
-    def _make_handler(self) -> Callable[..., Awaitable[None]]:
+    def _make_handler(self, priority: Priority) -> Callable[..., Awaitable[None]]:
         async def handle_message(body: bytes, message: RabbitMessage) -> None:
-            await self.process(body, message)
+            await self.process(body, message, priority)
 
         return handle_message
 
-    async def process(self, body: bytes, message: Any) -> None:
+    async def _on_control(self, command: ControlCommand) -> None:
+        task = self.running_jobs.get(command.job_id)
+        if command.command == "cancel" and task is not None:
+            log.info("cancelling job %s on request", command.job_id, extra={"job_id": command.job_id})
+            self.cancelled_jobs.add(command.job_id)
+            task.cancel()
+
+    async def process(self, body: bytes, message: Any, priority: Priority = "interactive") -> None:
         try:
             event = self.event_type.model_validate_json(body)
         except ValidationError as exc:
@@ -177,12 +195,20 @@ class StageWorker(Generic[EventT]):
             self.metrics.processed.labels(self.stage, "unparseable").inc()
             return
         try:
+            wait_limit = None if priority == "interactive" else BATCH_WAIT_LIMIT_SECONDS
+            await asyncio.wait_for(self.gate.acquire(priority), wait_limit)
+        except TimeoutError:
+            await message.nack(requeue=True)  # interactive work kept every slot busy: back in line
+            return
+        try:
             await self._process_event(event, body, message)
         except Exception:
             log.exception("infrastructure error while handling job %s; handing the message back", event.job_id)
             self.metrics.processed.labels(self.stage, "requeued").inc()
             await asyncio.sleep(INFRASTRUCTURE_RETRY_DELAY_SECONDS)
             await message.nack(requeue=True)
+        finally:
+            self.gate.release()
 
     async def _process_event(self, event: Event, body: bytes, message: Any) -> None:
         assert self.store is not None and self.emitter is not None
@@ -229,9 +255,21 @@ class StageWorker(Generic[EventT]):
             progress=progress,
             log=job_log,
         )
+        work = asyncio.create_task(self.definition.handler(event, context))  # type: ignore[arg-type]
+        self.running_jobs[event.job_id] = work
         try:
             async with progress:
-                outcome = await self.definition.handler(event, context)  # type: ignore[arg-type]
+                outcome = await work
+        except asyncio.CancelledError:
+            if event.job_id not in self.cancelled_jobs:
+                raise  # the worker itself is stopping: the message goes back unacked
+            self.cancelled_jobs.discard(event.job_id)
+            self.media.delete_job(event.job_id)
+            job_log.info("stage stopped: the job was cancelled; its media was removed")
+            await message.ack()
+            self.metrics.processed.labels(self.stage, "cancelled").inc()
+            self.metrics.duration.labels(self.stage, "cancelled").observe(time.monotonic() - started)
+            return
         except StageError as error:
             await self._fail(event, claim.attempt, error, body, message, job_log)
             self.metrics.duration.labels(self.stage, "failed").observe(time.monotonic() - started)
@@ -247,6 +285,7 @@ class StageWorker(Generic[EventT]):
             self.metrics.duration.labels(self.stage, "failed").observe(time.monotonic() - started)
             return
         finally:
+            self.running_jobs.pop(event.job_id, None)
             self.metrics.in_flight.labels(self.stage).dec()
 
         elapsed = time.monotonic() - started
@@ -256,7 +295,7 @@ class StageWorker(Generic[EventT]):
             self.stage,
             claim.attempt,
             record=outcome.record,
-            output_event={"routing_key": next_event.routing_key, "body": next_event.model_dump(mode="json")},
+            output_event={"routing_key": next_event.topic, "body": next_event.model_dump(mode="json")},
             final=self.definition.final,
             message=outcome.message or f"Finished {self.stage.value}",
             duration_seconds=elapsed,
@@ -294,7 +333,7 @@ class StageWorker(Generic[EventT]):
         await self._dead_letter(body, message, code=error.code, detail=error.message)
 
     async def _publish(self, event: Event) -> None:
-        await self.publish_raw(event.routing_key, event.model_dump(mode="json"), event.event_id, event.correlation_id)
+        await self.publish_raw(event.topic, event.model_dump(mode="json"), event.event_id, event.correlation_id)
 
     async def publish_raw(self, routing_key: str, body: dict[str, Any], event_id: str, correlation_id: str) -> None:
         """Persistent, mandatory, confirmed: returns only once the broker has the message."""

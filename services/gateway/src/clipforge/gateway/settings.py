@@ -11,3 +11,4 @@ class GatewaySettings(Settings):
         default=256, ge=8, description="Events buffered per socket before a too-slow client is disconnected."
     )
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="Largest upload accepted (413 above).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from clipforge.ingest.core import IngestConfig, ingest
+from clipforge.ingest.core import IngestConfig, ingest, ingest_file
 from clipforge.shared.events import JobRequested, MediaReady
 from clipforge.shared.models import Stage
 from clipforge.shared.settings import Settings
@@ -33,7 +33,12 @@ def build_worker(settings: IngestSettings | None = None) -> StageWorker[JobReque
     async def handle(event: JobRequested, ctx: StageContext) -> StageOutcome:
         workdir = ctx.media.job_dir(ctx.job_id)
         workdir.mkdir(parents=True, exist_ok=True)
-        result = await ingest(event.source.url, workdir, config, ctx.progress)
+        source = event.source
+        if source.media_key is not None:
+            result = await ingest_file(ctx.media.path(source.media_key), workdir, config, ctx.progress)
+        else:
+            assert source.url is not None
+            result = await ingest(source.url, workdir, config, ctx.progress)
         media = result.media
         return StageOutcome(
             event=event.follow_up(

@@ -28,6 +28,7 @@ def run_up(state_dir: Path) -> int:
     stack.start()
     print(f"ClipForge is up: gateway {stack.gateway_url} (API docs at {stack.gateway_url}/docs)")
     print(f"MongoDB {stack.resolved_mongo_url}; media and logs under {state_dir}/; Ctrl-C stops everything.")
+    print(f"Development API key (also in {stack.api_key_path}):\n  {stack.api_key}")
     try:
         while not stopping:
             for name, service in stack.services.items():

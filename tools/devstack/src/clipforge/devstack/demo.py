@@ -47,15 +47,21 @@ def run_demo(state_dir: Path) -> int:
     reuse = _gateway_running(gateway)
     if reuse:
         print(f"using the stack already running at {gateway}")
+        if not stack.api_key_path.exists():
+            print(f"no {stack.api_key_path}: start the stack with `make up` first", file=sys.stderr)
+            return 1
+        api_key = stack.api_key_path.read_text().strip()
     else:
-        print("starting RabbitMQ consumers, SecantusDB and the five services...")
+        print("starting SecantusDB and the five services (RabbitMQ on 127.0.0.1:5672)...")
         stack.start()
+        assert stack.api_key is not None
+        api_key = stack.api_key
     try:
         with StaticServer(sample.parent) as files:
-            job_id = submit_job(gateway, f"{files.base_url}/{sample.name}", DEMO_OPTIONS)
+            job_id = submit_job(gateway, api_key, f"{files.base_url}/{sample.name}", DEMO_OPTIONS)
             print(f"submitted {files.base_url}/{sample.name}")
-            follow_job(gateway, job_id, _print_progress)
-        job = get_job(gateway, job_id)
+            follow_job(gateway, api_key, job_id, _print_progress)
+        job = get_job(gateway, api_key, job_id)
         if job["status"] != "completed":
             error = job.get("error") or {}
             print(f"job {job_id} {job['status']}: {error.get('code')}: {error.get('message')}", file=sys.stderr)

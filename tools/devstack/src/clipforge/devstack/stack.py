@@ -4,6 +4,7 @@ end-to-end tests."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,6 +17,10 @@ import httpx
 
 from clipforge.devstack.ports import free_port
 from clipforge.devstack.secantus import SecantusServer
+from clipforge.gateway.keys import KeyStore
+from clipforge.shared.jobs import connect
+
+DEV_TENANT = "default"
 
 SERVICES: tuple[str, ...] = ("ingest", "transcribe", "analyze", "render", "gateway")
 DEFAULT_PORTS: dict[str, int] = {"gateway": 8000, "ingest": 8101, "transcribe": 8102, "analyze": 8103, "render": 8104}
@@ -46,6 +51,7 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     secantus: SecantusServer | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    api_key: str | None = None
 
     @classmethod
     def with_free_ports(cls, state_dir: Path, **kwargs: object) -> LocalStack:
@@ -93,7 +99,36 @@ class LocalStack:
         for name in SERVICES:
             self.start_service(name)
         self.wait_ready(timeout_seconds)
+        self.api_key = self.ensure_api_key()
         return self
+
+    @property
+    def api_key_path(self) -> Path:
+        return self.state_dir / "dev-api-key"
+
+    @property
+    def database_name(self) -> str:
+        return self.extra_env.get("CLIPFORGE_MONGO_DATABASE") or os.environ.get("CLIPFORGE_MONGO_DATABASE", "clipforge")
+
+    def ensure_api_key(self) -> str:
+        """The development key in ``dev-api-key``, created (once) when missing or unknown to the database."""
+
+        async def check_or_create() -> str:
+            client = connect(self.resolved_mongo_url)
+            try:
+                keys = KeyStore(client[self.database_name])
+                if self.api_key_path.exists():
+                    existing = self.api_key_path.read_text().strip()
+                    if await keys.tenant_for(existing) is not None:
+                        return existing
+                issued = await keys.create(DEV_TENANT, "development key made by the local stack")
+                self.api_key_path.write_text(issued.api_key + "\n")
+                self.api_key_path.chmod(0o600)
+                return issued.api_key
+            finally:
+                await client.close()
+
+        return asyncio.run(check_or_create())
 
     def start_service(self, name: str) -> ServiceProcess:
         log_path = self.state_dir / "logs" / f"{name}.log"
