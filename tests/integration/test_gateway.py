@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,15 +11,11 @@ import aio_pika
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 import websockets
 from faststream.rabbit import Channel, RabbitBroker
 from support import body_of, get_message, new_job
 
-from clipforge.devstack.ports import free_port
 from clipforge.devstack.samples import make_silent_video
-from clipforge.gateway.app import create_app
-from clipforge.gateway.settings import GatewaySettings
 from clipforge.shared.events import JobRequested
 from clipforge.shared.jobs import JobStore
 from clipforge.shared.models import JobError, Stage
@@ -29,25 +24,6 @@ from clipforge.shared.settings import Settings
 from clipforge.shared.topology import Topology
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def gateway(settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    gateway_settings = GatewaySettings(**{**settings.model_dump(), "http_port": port})
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(gateway_settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest_asyncio.fixture

@@ -122,7 +122,9 @@ class StageWorker(Generic[EventT]):
             priority: self.broker.subscriber(
                 self.topology.stage_queue(self.stage, priority),
                 self.topology.pipeline,
-                channel=Channel(prefetch_count=definition.prefetch),
+                # One interactive message more than there are slots waits at the gate, so a freed
+                # slot goes to it rather than to a batch message already waiting there.
+                channel=Channel(prefetch_count=definition.prefetch + (1 if priority == "interactive" else 0)),
                 ack_policy=AckPolicy.MANUAL,
                 decoder=_raw_body,
                 title=f"{self.stage.value}-{priority}",
