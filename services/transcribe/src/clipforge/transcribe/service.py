@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Literal
 
+from prometheus_client import Histogram
 from pydantic import Field
 
 from clipforge.shared.events import MediaReady, TranscriptReady
@@ -12,6 +14,8 @@ from clipforge.shared.models import Stage, TranscriptSummary
 from clipforge.shared.settings import Settings
 from clipforge.shared.worker import StageContext, StageDefinition, StageOutcome, StageWorker
 from clipforge.transcribe.core import WhisperConfig, load_model, transcribe
+
+REALTIME_FACTOR_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 
 
 class TranscribeSettings(Settings):
@@ -42,9 +46,14 @@ def build_worker(settings: TranscribeSettings | None = None) -> StageWorker[Medi
         await asyncio.to_thread(load_model, config)
 
     async def handle(event: MediaReady, ctx: StageContext) -> StageOutcome:
+        started = time.monotonic()
         transcript = await transcribe(
             ctx.media.path(event.audio_key), config, language=event.options.language, on_progress=ctx.progress
         )
+        if transcript.duration_seconds > 0:
+            realtime_factor.labels(settings.whisper_device).observe(
+                (time.monotonic() - started) / transcript.duration_seconds
+            )
         transcript_key = ctx.media.key(ctx.job_id, "transcript.json")
         ctx.media.prepare(transcript_key).write_text(transcript.model_dump_json())
         summary = TranscriptSummary.of(transcript)
@@ -62,4 +71,14 @@ def build_worker(settings: TranscribeSettings | None = None) -> StageWorker[Medi
 
     # Prefetch 1: one transcription at a time per process; scale out with more processes.
     definition = StageDefinition(Stage.TRANSCRIBE, handle, prefetch=1, on_startup=warm_model)
-    return StageWorker(definition, settings)
+    worker = StageWorker(definition, settings)
+    # Seconds of processing per second of audio: below 1 is faster than real time. Dashboards and
+    # capacity planning (how many jobs one GPU pod clears per hour) read it per device.
+    realtime_factor = Histogram(
+        "clipforge_transcription_realtime_factor",
+        "Transcription processing time divided by the audio's duration, per job.",
+        ["device"],
+        buckets=REALTIME_FACTOR_BUCKETS,
+        registry=worker.registry,
+    )
+    return worker
