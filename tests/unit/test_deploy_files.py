@@ -46,11 +46,11 @@ def dockerfile_path(stage: str) -> Path:
     return ROOT / "services" / stage / "Dockerfile"
 
 
-def dockerfile_instructions(stage: str) -> list[tuple[str, str]]:
+def dockerfile_instructions(stage: str, path: Path | None = None) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, with comments dropped and continuation lines joined."""
     instructions: list[tuple[str, str]] = []
     pending = ""
-    for raw in dockerfile_path(stage).read_text().splitlines():
+    for raw in (path or dockerfile_path(stage)).read_text().splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -65,9 +65,9 @@ def dockerfile_instructions(stage: str) -> list[tuple[str, str]]:
     return instructions
 
 
-def runtime_stage(stage: str) -> list[tuple[str, str]]:
+def runtime_stage(stage: str, path: Path | None = None) -> list[tuple[str, str]]:
     """The instructions of the last build stage: what the shipped image is made of."""
-    instructions = dockerfile_instructions(stage)
+    instructions = dockerfile_instructions(stage, path)
     last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
     return instructions[last_from:]
 
@@ -113,7 +113,8 @@ def prometheus_targets() -> dict[str, set[str]]:
     config = yaml.safe_load(PROMETHEUS_FILE.read_text())
     targets: dict[str, set[str]] = {}
     for job in config["scrape_configs"]:
-        assert job.get("metrics_path", "/metrics") == "/metrics", job["job_name"]
+        if job["job_name"] in PORTS:  # RabbitMQ's exporter has paths of its own
+            assert job.get("metrics_path", "/metrics") == "/metrics", job["job_name"]
         for static in job["static_configs"]:
             for target in static["targets"]:
                 host, _, port = target.rpartition(":")
