@@ -9,7 +9,14 @@ from test_analyze_support import ASTRONOMY, COOKING, SOFTWARE, options, spoken
 
 from clipforge.analyze.core import analyze, find_highlights
 from clipforge.analyze.embeddings import SentenceEmbedder, bundled_model_path, load_embedder
-from clipforge.analyze.topics import TopicSegmentation, depth_scores, gap_similarities, segment_topics
+from clipforge.analyze.topics import (
+    MIN_DEPTH,
+    PAUSE_BONUS,
+    TopicSegmentation,
+    depth_scores,
+    gap_similarities,
+    segment_topics,
+)
 from clipforge.devstack.samples import DEMO_SENTENCES
 
 
@@ -133,3 +140,16 @@ def test_topics_that_leave_no_room_for_a_clip_give_way_to_the_weakest_boundary(e
     analysis = analyze(transcript, options(min_clip_seconds=15, max_clip_seconds=25), embedder=embedder)
     assert analysis.candidates
     assert analysis.topics.topic_count < 3
+
+
+def test_a_long_pause_deepens_a_moderate_valley_into_a_boundary() -> None:
+    # A shift of vocabulary too mild to count alone (depth below the floor).
+    vectors = unit_rows([[1.0, 0.55]] * 6 + [[0.55, 1.0]] * 6)
+    [depth] = [d for d in depth_scores(gap_similarities(vectors)) if d > 0]
+    assert depth < MIN_DEPTH < depth + PAUSE_BONUS
+    quick = [0.3] * 11
+    assert segment_topics(vectors, pauses=quick).boundaries == ()
+    assert segment_topics(vectors, pauses=[*quick[:5], 5.0, *quick[6:]]).boundaries == (5,)
+    # A pause where the subject carries on is no boundary.
+    same = unit_rows([[1.0, 0.55]] * 12)
+    assert segment_topics(same, pauses=[*quick[:5], 5.0, *quick[6:]]).boundaries == ()

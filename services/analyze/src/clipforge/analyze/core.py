@@ -6,6 +6,7 @@ Deterministic: the same transcript, audio and model always give the same highlig
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -146,7 +147,11 @@ def analyze(
         )
     embeddings = embedder.encode([s.text for s in sentences]) if embedder is not None else None
     topics = (
-        segment_topics(embeddings, weights=[len(s.words) for s in sentences])
+        segment_topics(
+            embeddings,
+            weights=[len(s.words) for s in sentences],
+            pauses=[after.start - before.end for before, after in itertools.pairwise(sentences)],
+        )
         if embeddings is not None
         else single_topic(len(sentences))
     )

@@ -6,6 +6,10 @@ a valley in that similarity curve; a valley's depth is how far the curve climbs 
 before it turns down again. Valleys deeper than both a relative cutoff (Hearst's mean minus half
 a standard deviation of the valley depths) and an absolute floor are topic boundaries. The floor
 keeps a single-topic talk from being cut at its least bad valley.
+
+Speech adds a cue that text lacks: a long silence. As in spoken-topic segmenters (LCSeg), a
+pause deepens the valley it falls in, so a moderate change of vocabulary after a long pause
+counts; a pause alone (no valley) never makes a boundary.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ BLOCK_SENTENCES = 3
 # A valley shallower than this (in cosine similarity, both sides summed) is no topic change:
 # within one subject valleys reach about 0.45, between subjects 0.6 and more.
 MIN_DEPTH = 0.5
+# A pause between two sentences adds up to PAUSE_BONUS to the depth there: nothing at
+# PAUSE_FROM seconds, the whole bonus from PAUSE_FULL seconds on.
+PAUSE_BONUS = 0.3
+PAUSE_FROM, PAUSE_FULL = 1.0, 4.0
 # Boundaries closer than this many sentences: only the deeper one is kept.
 MIN_TOPIC_SENTENCES = 2
 
@@ -123,18 +131,23 @@ def segment_topics(
     embeddings: Vectors,
     *,
     weights: Sequence[float] | None = None,
+    pauses: Sequence[float] | None = None,
     block: int = BLOCK_SENTENCES,
     min_depth: float = MIN_DEPTH,
     min_topic_sentences: int = MIN_TOPIC_SENTENCES,
 ) -> TopicSegmentation:
     """Topic boundaries between sentences, from one unit-length embedding per sentence.
 
-    No topic is shorter than ``min_topic_sentences``: the gaps nearest either end compare a
-    block of one sentence, too little to tell a topic by.
+    ``pauses[g]`` is the silence in seconds between sentence ``g`` and ``g + 1``. No topic is
+    shorter than ``min_topic_sentences``: the gaps nearest either end compare a block of one
+    sentence, too little to tell a topic by.
     """
     count = int(embeddings.shape[0])
     similarities = gap_similarities(embeddings, block, weights)
     depths = depth_scores(similarities)
+    if pauses is not None and len(depths):
+        silence = np.clip((np.asarray(pauses, dtype=np.float64) - PAUSE_FROM) / (PAUSE_FULL - PAUSE_FROM), 0.0, 1.0)
+        depths = np.where(depths > 0, depths + PAUSE_BONUS * silence, 0.0)
     valleys = depths[depths > 0]
     if valleys.size == 0:
         return TopicSegmentation(count, (), tuple(similarities.tolist()), tuple(depths.tolist()))
