@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from clipforge.shared.models import Aspect
 
@@ -12,6 +13,8 @@ ASPECT_RATIOS: dict[Aspect, tuple[int, int] | None] = {
     "1:1": (1, 1),
     "16:9": (16, 9),
 }
+
+Axis = Literal["x", "y"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class CropBox:
     height: int
 
 
-def _even(value: float) -> int:
+def even(value: float) -> int:
     return max(int(value) // 2 * 2, 2)
 
 
@@ -37,14 +40,31 @@ def output_size(width: int, height: int, aspect: Aspect) -> tuple[int, int]:
         raise ValueError(f"frame too small to render: {width}x{height}")
     ratio = ASPECT_RATIOS[aspect]
     if ratio is None:
-        return _even(width), _even(height)
+        return even(width), even(height)
     rw, rh = ratio
     if width * rh > height * rw:  # source is wider than the target shape: keep the full height
-        return _even(min(height * rw / rh, width)), _even(height)
-    return _even(width), _even(min(width * rh / rw, height))
+        return even(min(height * rw / rh, width)), even(height)
+    return even(width), even(min(width * rh / rw, height))
 
 
 def crop_box(width: int, height: int, aspect: Aspect) -> CropBox:
     """The centred region of the source shown for ``aspect``."""
     out_w, out_h = output_size(width, height, aspect)
     return CropBox(x=(width - out_w) // 2, y=(height - out_h) // 2, width=out_w, height=out_h)
+
+
+def pan_axis(width: int, height: int, box: CropBox) -> Axis | None:
+    """The direction the crop window can move in, or None when it shows (almost) everything."""
+    # A few pixels of slack are the rounding to even sides and to the ratio, not room to
+    # follow anyone.
+    if width - box.width > max(4, width * 0.02):
+        return "x"
+    if height - box.height > max(4, height * 0.02):
+        return "y"
+    return None
+
+
+def fit_size(width: int, height: int, out_w: int, out_h: int) -> tuple[int, int]:
+    """The whole source scaled to fit inside ``out_w`` x ``out_h``, keeping its shape; even sides."""
+    scale = min(out_w / width, out_h / height)
+    return min(even(round(width * scale)), out_w), min(even(round(height * scale)), out_h)
