@@ -14,6 +14,7 @@ import pytest
 from clipforge.devstack.samples import DEMO_SENTENCES, SampleVideo, make_speech_video
 from clipforge.render.captions import ACTIVE_STYLE, clip_words, group_lines, write_captions
 from clipforge.render.core import RenderConfig, RenderedClip, build_command, render_clip, render_clips
+from clipforge.render.framing import plan_framing
 from clipforge.render.geometry import crop_box, output_size
 from clipforge.shared.errors import StageError
 from clipforge.shared.models import Highlight, JobOptions, MediaInfo, Segment, Transcript, Word
@@ -187,7 +188,7 @@ def test_ass_file_has_one_event_per_word_with_that_word_highlighted(tmp_path: Pa
         Word(start=10.0 + i * 0.4, end=10.3 + i * 0.4, text=text)
         for i, text in enumerate("Every change goes through the same automated tests.".split())
     ]
-    path = write_captions(words, 9.5, 14.0, tmp_path / "c.ass", 640, 360, RenderConfig())
+    path = write_captions(words, 9.5, 14.0, tmp_path / "c.ass", 640, 360, RenderConfig(), "clean")
     subs = pysubs2.load(str(path))
 
     assert subs.info["PlayResX"] == "640" and subs.info["PlayResY"] == "360"
@@ -213,7 +214,7 @@ def test_zero_duration_words_still_get_visible_events(tmp_path: Path) -> None:
         Word(start=1.6, end=1.5, text="day."),  # end before start: treated as no duration
         Word(start=4.99, end=4.99, text="Bye."),  # at the very end of the clip
     ]
-    path = write_captions(words, 0.0, 5.0, tmp_path / "c.ass", 640, 360, RenderConfig())
+    path = write_captions(words, 0.0, 5.0, tmp_path / "c.ass", 640, 360, RenderConfig(), "clean")
     events = pysubs2.load(str(path)).events
     assert [e.plaintext for e in events][-1] == "Bye."
     assert len(events) == len(words)
@@ -258,12 +259,12 @@ def test_lines_break_at_sentence_ends_pauses_and_length() -> None:
 
 
 def test_build_command_is_a_plain_ffmpeg_argv(tmp_path: Path) -> None:
-    box = crop_box(640, 360, "9:16")
+    plan = plan_framing(640, 360, "original", None)
     argv = build_command(
         Path("/v/in.mp4"),
         2.0,
         6.0,
-        box,
+        plan,
         tmp_path / "c.ass",
         True,
         tmp_path / "o.mp4",
@@ -274,7 +275,7 @@ def test_build_command_is_a_plain_ffmpeg_argv(tmp_path: Path) -> None:
     assert "crop=" in joined and "ass=filename=" in joined
     assert argv[argv.index("-crf") + 1] == "28" and argv[argv.index("-preset") + 1] == "ultrafast"
     assert argv[argv.index("-movflags") + 1] == "+faststart"
-    no_captions = build_command(Path("/v/in.mp4"), 2.0, 6.0, box, None, False, tmp_path / "o.mp4", RenderConfig())
+    no_captions = build_command(Path("/v/in.mp4"), 2.0, 6.0, plan, None, False, tmp_path / "o.mp4", RenderConfig())
     assert "ass=" not in " ".join(no_captions) and "-c:a" not in no_captions
 
 
@@ -339,21 +340,25 @@ async def test_render_clips_names_files_and_reports_one_progress(
         options(),
         media,
         tmp_path / "clips",
-        RenderConfig(video_preset="ultrafast"),
+        RenderConfig(video_preset="ultrafast", concurrency=2),
         lambda fraction, message: progress.append((fraction, message)),
     )
 
     assert [c.path.name for c in clips] == ["clip-01.mp4", "clip-02.mp4"]
-    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == ["clip-01.mp4", "clip-02.mp4"]
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == [
+        f"clip-0{n}.{ext}" for n in (1, 2) for ext in ("jpg", "mp4", "srt", "vtt")
+    ]
+    assert [(c.thumbnail_path.name, c.srt_path.name, c.vtt_path.name) for c in clips] == [
+        ("clip-01.jpg", "clip-01.srt", "clip-01.vtt"),
+        ("clip-02.jpg", "clip-02.srt", "clip-02.vtt"),
+    ]
     assert [round(c.duration_seconds) for c in clips] == [3, 2]  # in highlight order
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and all(0.0 <= f <= 1.0 for f in fractions)
-    assert fractions[-1] == 1.0
+    assert fractions[-1] == 1.0 and len(set(fractions)) > 4
     messages = [m for _, m in progress]
-    assert "Rendering clip 1 of 2" in messages and "Rendering clip 2 of 2" in messages
-    # Clip 1 is 3 of the 5 seconds: it fills the first 60 % and clip 2 the rest.
-    assert max(f for f, m in progress if m == "Rendering clip 1 of 2") == pytest.approx(0.6)
-    assert min(f for f, m in progress if m == "Rendering clip 2 of 2") == pytest.approx(0.6)
+    assert messages[0] == "Rendering 2 clips: 0 of 2 done"
+    assert "Rendering 2 clips: 1 of 2 done" in messages and messages[-1] == "Rendered 2 clips"
 
 
 async def test_single_clip_progress_reaches_one(sample: SampleVideo, media: MediaInfo, tmp_path: Path) -> None:
@@ -395,3 +400,85 @@ async def test_highlight_outside_the_video_is_refused(sample: SampleVideo, media
             RenderConfig(),
         )
     assert caught.value.code == "clip_out_of_range"
+
+
+# --- clips side by side ---------------------------------------------------------------------
+
+
+async def test_clips_render_side_by_side_up_to_the_limit(
+    monkeypatch: pytest.MonkeyPatch, media: MediaInfo, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import clipforge.render.core as core
+
+    running, peak, finished = 0, 0, []
+
+    async def fake_render(video, highlight, words, options, media, out_path, config, on_progress):  # type: ignore[no-untyped-def]
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        on_progress(0.5, "")
+        await asyncio.sleep(0.05 * (4 - int(highlight.start)))  # later clips finish first
+        on_progress(1.0, "")
+        running -= 1
+        finished.append(out_path.name)
+        return out_path
+
+    monkeypatch.setattr(core, "render_clip", fake_render)
+    transcript = Transcript(language="en", duration_seconds=5.0, segments=[])
+    progress: list[float] = []
+    results = await render_clips(
+        Path("in.mp4"),
+        [highlight(float(i), float(i) + 1.0) for i in range(4)],
+        transcript,
+        options(),
+        media,
+        tmp_path,
+        RenderConfig(concurrency=2),
+        lambda fraction, _message: progress.append(fraction),
+    )
+    assert peak == 2
+    assert [p.name for p in results] == ["clip-01.mp4", "clip-02.mp4", "clip-03.mp4", "clip-04.mp4"]  # type: ignore[attr-defined]
+    assert finished[:2] == ["clip-02.mp4", "clip-01.mp4"]  # both ran at once
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+async def test_one_failed_clip_stops_the_others_and_leaves_no_files(
+    monkeypatch: pytest.MonkeyPatch, sample: SampleVideo, media: MediaInfo, tmp_path: Path
+) -> None:
+    import asyncio
+
+    import clipforge.render.core as core
+
+    real_render = core.render_clip
+    started: list[str] = []
+
+    async def failing_second(video, highlight, words, options, media, out_path, config, on_progress):  # type: ignore[no-untyped-def]
+        started.append(out_path.name)
+        if highlight.reason == "fail":
+            await asyncio.sleep(0.3)  # the first clip is encoding by now
+            raise StageError("render_failed", "boom")
+        return await real_render(video, highlight, words, options, media, out_path, config, on_progress)
+
+    monkeypatch.setattr(core, "render_clip", failing_second)
+    words = even_words(sample)
+    transcript = Transcript(
+        language="en",
+        duration_seconds=sample.duration_seconds,
+        segments=[Segment(start=0.0, end=sample.duration_seconds, text="t", words=words)],
+    )
+    bad = Highlight(start=1.0, end=3.0, score=50.0, reason="fail", text="t")
+    with pytest.raises(StageError) as caught:
+        await render_clips(
+            sample.path,
+            [highlight(0.0, media.duration_seconds), bad],
+            transcript,
+            options(max_clip_seconds=60),
+            media,
+            tmp_path / "clips",
+            RenderConfig(video_preset="veryslow", concurrency=2),
+        )
+    assert caught.value.message == "boom"
+    assert started == ["clip-01.mp4", "clip-02.mp4"]
+    assert list((tmp_path / "clips").iterdir()) == []  # the stopped clip removed what it had written

@@ -1,18 +1,33 @@
-"""Cutting highlight clips out of a video with ffmpeg: reframed, with burned-in captions."""
+"""Cutting highlight clips out of a video: reframed, captioned, with thumbnail and subtitle files.
+
+Per clip: subtitle sidecars from the words; then either a stream copy (nothing to change and
+the cuts fall on keyframes) or a look at the clip (faces to follow, a sharp frame near the hook)
+followed by one ffmpeg pass that frames, captions, encodes and writes the thumbnail.
+Clips of one job render concurrently, up to ``RenderConfig.concurrency``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import ffmpeg
-
+from clipforge.render.analysis import ClipAnalysis, analyse_clip
 from clipforge.render.captions import write_captions
+from clipforge.render.command import ThumbnailShot, build_command
 from clipforge.render.config import RenderConfig
-from clipforge.render.geometry import CropBox, crop_box, output_size
+from clipforge.render.fastpath import CopyCut, codecs_copyable, copy_command, copy_cut, probe_packets
+from clipforge.render.frames import FrameSamplingError
+from clipforge.render.framing import FramingMode, needs_faces, plan_framing
+from clipforge.render.geometry import crop_box, output_size, pan_axis
 from clipforge.render.probe import probe_output
+from clipforge.render.progress import OverallProgress
+from clipforge.render.sidecars import cues, write_sidecars
+from clipforge.render.tasks import all_or_cancel
+from clipforge.render.thumbnail import extract_thumbnail, thumbnail_time
+from clipforge.render.tracking import TrackingParams, camera_path
 from clipforge.shared.errors import StageError
 from clipforge.shared.models import (
     Highlight,
@@ -40,6 +55,9 @@ log = logging.getLogger(__name__)
 # Shorter than this is not a clip anyone can watch; it means the highlight missed the video.
 _MIN_CLIP_SECONDS = 0.5
 _MAX_DETAIL_CHARS = 200
+# Share of a clip's progress spent looking at it before encoding.
+_FACE_LOOK_SHARE = 0.2
+_HOOK_LOOK_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,11 @@ class RenderedClip:
     height: int
     duration_seconds: float
     size_bytes: int
+    thumbnail_path: Path
+    srt_path: Path
+    vtt_path: Path
+    framing: FramingMode
+    stream_copied: bool = False
 
 
 def clip_bounds(highlight: Highlight, media: MediaInfo) -> tuple[float, float]:
@@ -64,38 +87,9 @@ def clip_bounds(highlight: Highlight, media: MediaInfo) -> tuple[float, float]:
     return start, end
 
 
-def build_command(
-    video: Path,
-    start: float,
-    duration: float,
-    box: CropBox,
-    captions: Path | None,
-    with_audio: bool,
-    out_path: Path,
-    config: RenderConfig,
-) -> list[str]:
-    """The ffmpeg argv for one clip."""
-    # Seeking on the input is frame-accurate when re-encoding and restarts timestamps at
-    # zero, which is what the clip-relative caption times expect.
-    source = ffmpeg.input(str(video), ss=f"{start:.3f}", t=f"{duration:.3f}")
-    picture = source.video.filter("crop", w=box.width, h=box.height, x=box.x, y=box.y).filter("setsar", 1)
-    if captions is not None:
-        # Passed as a keyword: ffmpeg-python escapes it for both the filter and the graph.
-        picture = picture.filter("ass", filename=str(captions))
-    streams = [picture, source.audio] if with_audio else [picture]
-    codecs: dict[str, str | int] = {
-        "c:v": "libx264",
-        "preset": config.video_preset,
-        "crf": config.crf,
-        "pix_fmt": "yuv420p",
-        "movflags": "+faststart",
-        "map_metadata": -1,
-    }
-    if with_audio:
-        codecs |= {"c:a": "aac", "b:a": config.audio_bitrate}
-    return (
-        ffmpeg.output(*streams, str(out_path), **codecs).global_args("-loglevel", "error").overwrite_output().compile()
-    )
+def sidecar_paths(out_path: Path) -> tuple[Path, Path, Path]:
+    """The thumbnail, SRT and VTT files written next to a clip (``clip-01.jpg`` beside ``clip-01.mp4``)."""
+    return out_path.with_suffix(".jpg"), out_path.with_suffix(".srt"), out_path.with_suffix(".vtt")
 
 
 async def render_clip(
@@ -108,47 +102,175 @@ async def render_clip(
     config: RenderConfig | None = None,
     on_progress: ProgressCallback = ignore_progress,
 ) -> RenderedClip:
-    """Render one highlight of ``video`` to ``out_path`` (mp4: H.264 + AAC, faststart)."""
+    """Render one highlight of ``video`` to ``out_path`` (mp4: H.264 + AAC, faststart), with its
+    thumbnail and subtitle files beside it."""
     config = config or RenderConfig()
     if not media.has_video or not media.width or not media.height:
         raise StageError("no_video", "This file has no picture, so no video clips can be made from it.")
     start, end = clip_bounds(highlight, media)
-    box = crop_box(media.width, media.height, options.aspect)
-    message = "Rendering the clip"
+    thumbnail, srt, vtt = sidecar_paths(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-
     try:
-        # Captions live in a private temporary folder: a plain path, removed afterwards.
-        with tempfile.TemporaryDirectory(prefix="clipforge-render-") as tmp:
-            captions = (
-                write_captions(words, start, end, Path(tmp) / "captions.ass", box.width, box.height, config)
-                if options.captions
-                else None
-            )
-            argv = build_command(video, start, end - start, box, captions, media.has_audio, out_path, config)
-            result = await run_ffmpeg(
-                argv, total_seconds=end - start, on_fraction=lambda fraction: on_progress(fraction, message)
-            )
-        if result.returncode != 0:
-            log.warning("ffmpeg failed with %s: %s", result.returncode, result.stderr_tail)
-            raise StageError(
-                "render_failed",
-                f"The clip at {start:.1f}-{end:.1f} s could not be made: {_readable(result.stderr_tail, video)}",
-            )
+        write_sidecars(cues(words, start, end, config), srt, vtt)
+        cut = await _copy_cut(video, start, end, options, media, config)
+        if cut is not None:
+            await _copy(video, cut, start, media, out_path, thumbnail, config, on_progress)
+            framing: FramingMode = "full"
+        else:
+            framing = await _encode(video, start, end, words, options, media, out_path, thumbnail, config, on_progress)
         facts = await probe_output(out_path)
     except BaseException:
-        # Synchronous on purpose: one local unlink is instant, and it must run even while
+        # Synchronous on purpose: local unlinks are instant, and they must run even while
         # the task is being cancelled.
-        out_path.unlink(missing_ok=True)  # noqa: ASYNC240
+        for path in (out_path, thumbnail, srt, vtt):
+            path.unlink(missing_ok=True)
         raise
-    on_progress(1.0, message)
+    on_progress(1.0, "Rendered the clip")
     return RenderedClip(
         path=out_path,
         width=facts.width,
         height=facts.height,
         duration_seconds=facts.duration_seconds,
         size_bytes=facts.size_bytes,
+        thumbnail_path=thumbnail,
+        srt_path=srt,
+        vtt_path=vtt,
+        framing=framing,
+        stream_copied=cut is not None,
     )
+
+
+async def _copy_cut(
+    video: Path, start: float, end: float, options: JobOptions, media: MediaInfo, config: RenderConfig
+) -> CopyCut | None:
+    """The stream-copy cut when nothing needs re-encoding, else None."""
+    assert media.width and media.height
+    plan = plan_framing(media.width, media.height, options.aspect, None)
+    unchanged = plan.mode == "full" and (plan.width, plan.height) == (media.width, media.height)
+    if not config.stream_copy or options.captions or not unchanged or not codecs_copyable(media):
+        return None
+    packets = await probe_packets(video, start, end)
+    if packets is None:
+        return None
+    tolerance = 0.5 / (media.fps or 25.0)
+    video_ends = not any(p.pts > end + tolerance for p in packets)
+    return copy_cut(packets, start, end, media.fps or 25.0, video_ends)
+
+
+async def _copy(
+    video: Path,
+    cut: CopyCut,
+    start: float,
+    media: MediaInfo,
+    out_path: Path,
+    thumbnail: Path,
+    config: RenderConfig,
+    on_progress: ProgressCallback,
+) -> None:
+    message = "Copying the clip"
+
+    async def copy() -> None:
+        result = await run_ffmpeg(
+            copy_command(video, cut, media.has_audio, out_path),
+            total_seconds=cut.duration,
+            on_fraction=lambda fraction: on_progress(_HOOK_LOOK_SHARE + fraction * (1 - _HOOK_LOOK_SHARE), message),
+        )
+        if result.returncode != 0:
+            log.warning("ffmpeg stream copy failed with %s: %s", result.returncode, result.stderr_tail)
+            raise _render_failed(start, start + cut.duration, result.stderr_tail, video)
+
+    async def poster() -> None:
+        # The copy shows the source's own frames, so the thumbnail can come from the source
+        # while the copy is being written.
+        analysis = await _analyse(video, cut.start, cut.duration, media, False, config, on_progress, _HOOK_LOOK_SHARE)
+        at = thumbnail_time(analysis.frames, config.thumbnail_window_seconds, cut.duration)
+        await _thumbnail_from(video, cut.start + at, thumbnail, config)
+
+    await all_or_cancel(copy(), poster())
+
+
+async def _encode(
+    video: Path,
+    start: float,
+    end: float,
+    words: list[Word],
+    options: JobOptions,
+    media: MediaInfo,
+    out_path: Path,
+    thumbnail: Path,
+    config: RenderConfig,
+    on_progress: ProgressCallback,
+) -> FramingMode:
+    assert media.width and media.height
+    size = (media.width, media.height)
+    duration = end - start
+    find_faces = needs_faces(media.width, media.height, options.aspect)
+    share = _FACE_LOOK_SHARE if find_faces else _HOOK_LOOK_SHARE
+    analysis = await _analyse(video, start, duration, media, find_faces, config, on_progress, share)
+    camera = None
+    if find_faces:
+        box = crop_box(media.width, media.height, options.aspect)
+        axis = pan_axis(media.width, media.height, box)
+        assert axis is not None
+        params = TrackingParams(min_presence=config.face_min_presence)
+        camera = camera_path(analysis.face_samples(), size, (box.width, box.height), axis, params)
+    plan = plan_framing(media.width, media.height, options.aspect, camera)
+    at = thumbnail_time(analysis.frames, config.thumbnail_window_seconds, duration)
+    message = "Rendering the clip"
+    # Captions live in a private temporary folder: a plain path, removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="clipforge-render-") as tmp:
+        captions = (
+            write_captions(
+                words, start, end, Path(tmp) / "captions.ass", plan.width, plan.height, config, options.caption_style
+            )
+            if options.captions
+            else None
+        )
+        argv = build_command(
+            video, start, duration, plan, captions, media.has_audio, out_path, config, ThumbnailShot(thumbnail, at)
+        )
+        result = await run_ffmpeg(
+            argv,
+            total_seconds=duration,
+            on_fraction=lambda fraction: on_progress(share + fraction * (1 - share), message),
+        )
+    if result.returncode != 0:
+        log.warning("ffmpeg failed with %s: %s", result.returncode, result.stderr_tail)
+        raise _render_failed(start, end, result.stderr_tail, video)
+    if not _non_empty(thumbnail):
+        await _thumbnail_from(out_path, at, thumbnail, config)
+    return plan.mode
+
+
+async def _analyse(
+    video: Path,
+    start: float,
+    duration: float,
+    media: MediaInfo,
+    find_faces: bool,
+    config: RenderConfig,
+    on_progress: ProgressCallback,
+    share: float,
+) -> ClipAnalysis:
+    assert media.width and media.height
+    try:
+        return await analyse_clip(
+            video,
+            start,
+            duration,
+            (media.width, media.height),
+            find_faces=find_faces,
+            config=config,
+            on_fraction=lambda fraction: on_progress(fraction * share, "Looking at the clip"),
+        )
+    except FrameSamplingError as error:
+        raise _render_failed(start, start + duration, error.stderr_tail, video) from error
+
+
+async def _thumbnail_from(video: Path, at: float, thumbnail: Path, config: RenderConfig) -> None:
+    result = await extract_thumbnail(video, at, thumbnail, config.thumbnail_quality)
+    if result.returncode != 0 or not _non_empty(thumbnail):
+        raise StageError("render_failed", "The clip was made but its thumbnail could not be taken from it.")
 
 
 async def render_clips(
@@ -161,43 +283,41 @@ async def render_clips(
     config: RenderConfig | None = None,
     on_progress: ProgressCallback = ignore_progress,
 ) -> list[RenderedClip]:
-    """Render every highlight in order to ``clip-01.mp4``, ``clip-02.mp4``, ... in ``out_dir``.
+    """Render every highlight to ``clip-01.mp4``, ``clip-02.mp4``, ... in ``out_dir``, up to
+    ``config.concurrency`` at a time, in highlight order.
 
-    Progress is one fraction over all clips, weighted by clip length.
+    Progress is one fraction over all clips, weighted by clip length. If one clip fails, the
+    others are stopped and the first failure is raised.
     """
+    config = config or RenderConfig()
     if not highlights:
         on_progress(1.0, "No clips to render")
         return []
     lengths = [end - start for start, end in (clip_bounds(h, media) for h in highlights)]
-    overall = _OverallProgress(sum(lengths), on_progress)
+    overall = OverallProgress(lengths, on_progress)
     words = transcript.words
-    clips: list[RenderedClip] = []
-    done = 0.0
-    for index, (highlight, length) in enumerate(zip(highlights, lengths, strict=True), start=1):
-        report = overall.for_clip(done, length, f"Rendering clip {index} of {len(highlights)}")
-        report(0.0, "")
-        out_path = out_dir / f"clip-{index:02d}.mp4"
-        clips.append(await render_clip(video, highlight, words, options, media, out_path, config, report))
-        done += length
+    slots = asyncio.Semaphore(config.concurrency)
+    on_progress(0.0, overall.message())
+
+    async def one(index: int, highlight: Highlight) -> RenderedClip:
+        async with slots:
+            out_path = out_dir / f"clip-{index + 1:02d}.mp4"
+            return await render_clip(video, highlight, words, options, media, out_path, config, overall.for_clip(index))
+
+    clips = await all_or_cancel(*(one(index, highlight) for index, highlight in enumerate(highlights)))
     on_progress(1.0, f"Rendered {len(clips)} clip{'s' if len(clips) != 1 else ''}")
     return clips
 
 
-class _OverallProgress:
-    """One fraction over all clips, weighted by clip length and never going backwards."""
+def _non_empty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
 
-    def __init__(self, total_seconds: float, on_progress: ProgressCallback) -> None:
-        self.total_seconds = max(total_seconds, 1e-6)
-        self.on_progress = on_progress
-        self.reported = 0.0
 
-    def for_clip(self, done_seconds: float, clip_seconds: float, message: str) -> ProgressCallback:
-        def report(fraction: float, _message: str) -> None:
-            overall = (done_seconds + fraction * clip_seconds) / self.total_seconds
-            self.reported = max(self.reported, min(overall, 1.0))
-            self.on_progress(self.reported, message)
-
-        return report
+def _render_failed(start: float, end: float, stderr_tail: str, video: Path) -> StageError:
+    return StageError(
+        "render_failed",
+        f"The clip at {start:.1f}-{end:.1f} s could not be made: {_readable(stderr_tail, video)}",
+    )
 
 
 # Known ffmpeg complaints, said the way a person would understand them.

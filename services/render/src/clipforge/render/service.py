@@ -15,9 +15,10 @@ class RenderSettings(Settings):
     http_port: int = 8104
     render_preset: str = Field(default="veryfast", description="x264 preset: speed against size.")
     render_crf: int = Field(default=23, ge=0, le=51)
+    render_concurrency: int = Field(default=2, ge=1, description="Clips of one job rendered at the same time.")
 
     def render_config(self) -> RenderConfig:
-        return RenderConfig(video_preset=self.render_preset, crf=self.render_crf)
+        return RenderConfig(video_preset=self.render_preset, crf=self.render_crf, concurrency=self.render_concurrency)
 
 
 def build_worker(settings: RenderSettings | None = None) -> StageWorker[HighlightsReady]:
@@ -47,7 +48,13 @@ def build_worker(settings: RenderSettings | None = None) -> StageWorker[Highligh
                 score=highlight.score,
                 reason=highlight.reason,
                 text=highlight.text,
+                title=highlight.title,
+                keywords=list(highlight.keywords),
+                sub_scores=dict(highlight.sub_scores),
                 media_key=ctx.media.key(ctx.job_id, "clips", result.path.name),
+                thumbnail_key=ctx.media.key(ctx.job_id, "clips", result.thumbnail_path.name),
+                srt_key=ctx.media.key(ctx.job_id, "clips", result.srt_path.name),
+                vtt_key=ctx.media.key(ctx.job_id, "clips", result.vtt_path.name),
                 size_bytes=result.size_bytes,
                 width=result.width,
                 height=result.height,
@@ -62,6 +69,6 @@ def build_worker(settings: RenderSettings | None = None) -> StageWorker[Highligh
             message=f"{len(clips)} clip(s) ready",
         )
 
-    # Prefetch 1: ffmpeg already uses every core for one job.
+    # Prefetch 1: one job's clips already render side by side (render_concurrency).
     definition = StageDefinition(Stage.RENDER, handle, prefetch=1, final=True)
     return StageWorker(definition, settings)
