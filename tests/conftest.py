@@ -1,42 +1,30 @@
 """Real infrastructure for the integration and end-to-end tests.
 
-- RabbitMQ: the machine's broker, with a fresh virtual host for this test run (deleted after).
+- RabbitMQ: the machine's broker; each test uses its own exchange and queue name prefix and
+  deletes its topology after. (A virtual host per run was tried first: on RabbitMQ 3.10,
+  creating and deleting vhosts with quorum queues while other runs are active wedged the broker.)
 - MongoDB: a SecantusDB server in its own process over a temporary directory.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from clipforge.devstack.rabbit import delete_topology
 from clipforge.devstack.secantus import SecantusServer
 
-AMQP_HOST = "127.0.0.1:5672"
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+AMQP_URL = os.environ.get("CLIPFORGE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 @pytest.fixture(scope="session")
-def rabbit_url() -> Iterator[str]:
-    """An AMQP URL on a virtual host of this test run alone."""
-    if shutil.which("rabbitmqctl") is None:
-        # Without admin access the tests share "/"; every test still uses its own topology prefix.
-        yield f"amqp://guest:guest@{AMQP_HOST}/"
-        return
-    vhost = f"clipforge-test-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    try:
-        yield f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost)
+def rabbit_url() -> str:
+    """The machine's RabbitMQ. Tests isolate themselves by topology prefix (see ``topology_prefix``)."""
+    return AMQP_URL
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +44,11 @@ def mongo_url(secantus: SecantusServer) -> str:
 
 
 @pytest.fixture
-def topology_prefix() -> str:
-    return f"cft{uuid.uuid4().hex[:10]}"
+def topology_prefix(rabbit_url: str) -> Iterator[str]:
+    """A fresh exchange/queue name prefix on the shared broker, removed after the test."""
+    prefix = f"cft{uuid.uuid4().hex[:10]}"
+    yield prefix
+    delete_topology(rabbit_url, prefix)
 
 
 @pytest.fixture

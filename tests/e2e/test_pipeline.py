@@ -17,6 +17,7 @@ import pytest
 
 from clipforge.devstack.client import auth, follow_job, get_job, submit_job
 from clipforge.devstack.httpserve import StaticServer
+from clipforge.devstack.rabbit import delete_topology
 from clipforge.devstack.samples import SampleVideo
 from clipforge.devstack.stack import LocalStack
 
@@ -29,11 +30,12 @@ LENGTH_TOLERANCE_SECONDS = 0.5
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, rabbit_url: str, mongo_url: str) -> Iterator[LocalStack]:
     state = tmp_path_factory.mktemp("stack")
+    prefix = f"e2e{uuid.uuid4().hex[:8]}"
     local = LocalStack.with_free_ports(
         state,
         mongo_url=mongo_url,
         amqp_url=rabbit_url,
-        topology_prefix=f"e2e{uuid.uuid4().hex[:8]}",
+        topology_prefix=prefix,
         extra_env={"CLIPFORGE_MONGO_DATABASE": f"e2e_{uuid.uuid4().hex[:8]}", "CLIPFORGE_LOG_JSON": "true"},
     )
     local.start()
@@ -41,6 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, rabbit_url: str, mongo_url: 
         yield local
     finally:
         local.stop()
+        delete_topology(rabbit_url, prefix)
         for service in local.services.values():
             print(f"--- {service.name} log tail ---\n{service.log_path.read_text()[-3000:]}")
 

@@ -1,18 +1,14 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aio_pika
 import pytest
 import pytest_asyncio
-import uvicorn
+from support import serve_gateway
 
-from clipforge.devstack.ports import free_port
-from clipforge.gateway.app import create_app
 from clipforge.gateway.keys import KeyStore
-from clipforge.gateway.settings import GatewaySettings
 from clipforge.shared.jobs import JobStore, connect
 from clipforge.shared.settings import Settings
 
@@ -62,18 +58,5 @@ async def amqp(settings: Settings) -> AsyncIterator[aio_pika.abc.AbstractChannel
 
 @pytest_asyncio.fixture
 async def gateway(settings: Settings) -> AsyncIterator[str]:
-    port = free_port()
-    gateway_settings = GatewaySettings(**{**settings.model_dump(), "http_port": port})
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(gateway_settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_gateway(settings) as url:
+        yield url

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aio_pika
+import uvicorn
 
+from clipforge.devstack.ports import free_port
+from clipforge.gateway.app import create_app
+from clipforge.gateway.settings import GatewaySettings
 from clipforge.shared.jobs import JobStore
 from clipforge.shared.models import JobOptions, SourceRef
+from clipforge.shared.settings import Settings
 from clipforge.shared.topology import Topology
 
 
@@ -63,3 +69,22 @@ async def wait_for_job(
 async def queue_depth(channel: aio_pika.abc.AbstractChannel, queue_name: str) -> int:
     queue = await channel.declare_queue(queue_name, passive=True)
     return int(queue.declaration_result.message_count or 0)
+
+
+@asynccontextmanager
+async def serve_gateway(settings: Settings, **overrides: Any) -> AsyncIterator[str]:
+    """A gateway served by uvicorn on a free loopback port, in this event loop; yields its URL."""
+    port = free_port()
+    gateway_settings = GatewaySettings(**{**settings.model_dump(), "http_port": port, **overrides})
+    config = uvicorn.Config(create_app(gateway_settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
