@@ -28,7 +28,7 @@ NON_ROOT_UID = "10001"
 
 # Debian packages each runtime image may install; everything else stays on the slim base.
 APT_PACKAGES = {
-    "gateway": set(),
+    "gateway": {"ffmpeg"},  # ffprobe for upload checks
     "ingest": {"ffmpeg"},
     "transcribe": set(),
     "analyze": set(),
