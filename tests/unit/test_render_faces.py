@@ -220,3 +220,29 @@ async def test_no_black_frames_and_a_real_jpeg_thumbnail(face_clip: RenderedClip
     assert picture is not None and picture.shape == (360, 202)
     # Taken from the framed clip: the whole face is in it, as in the clip.
     assert face_pixels(picture) > 0.95 * face_pixels(grey_frames(moving_face_video, fps=1)[0])
+
+
+def test_face_finder_searches_the_whole_frame_about_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    import clipforge.render.analysis as analysis
+    from clipforge.render.frames import SampledFrame
+
+    whole_frame_searches: list[float] = []
+    real_detect = analysis.detect_faces
+
+    def counting(pixels: np.ndarray, scale: float = 1.0) -> list:  # type: ignore[type-arg]
+        whole_frame_searches.append(len(whole_frame_searches))
+        return real_detect(pixels, scale)
+
+    monkeypatch.setattr(analysis, "detect_faces", counting)
+    empty = np.full((144, 256), BACKGROUND, np.uint8)
+    with_face = empty.copy()
+    with_face[40:100, 150:210] = cv2.resize(drawn_face(), (60, 60))
+    finder = analysis.FaceFinder(fps=3.0)
+    pictures = [with_face] * 6 + [empty] * 4
+    found = [finder(SampledFrame(time=i / 3, pixels=p, scale=1.0)) for i, p in enumerate(pictures)]
+
+    assert [len(faces) for faces in found] == [1] * 6 + [0] * 4
+    assert all(abs(faces[0].centre_x - 180) < 10 for faces in found[:6])
+    # Whole frame at samples 0 and 3; 1, 2, 4, 5 searched near the face; at 6 the face is
+    # lost so the whole frame is searched at once; 7 and 8 wait for the next whole search at 9.
+    assert len(whole_frame_searches) == 4

@@ -15,6 +15,7 @@ from types import ModuleType
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
 
+from clipforge.gateway import ratelimit
 from clipforge.gateway.broker import OutcomeHandler, build_broker
 from clipforge.gateway.fanout import ProgressHub
 from clipforge.gateway.keys import KeyStore
@@ -27,7 +28,7 @@ from clipforge.shared.media import MediaStore
 from clipforge.shared.progress import ProgressEmitter
 from clipforge.shared.topology import Topology
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (health, jobs, uploads, results, live)
+ROUTE_MODULES: tuple[ModuleType, ...] = (health, jobs, uploads, results, live, ratelimit)
 
 DESCRIPTION = """Turn long videos into short, captioned highlight clips.
 

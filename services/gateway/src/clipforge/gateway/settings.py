@@ -12,3 +12,11 @@ class GatewaySettings(Settings):
     )
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     max_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="Largest upload accepted (413 above).")
+
+    job_rate_limit: int = Field(
+        default=120, ge=0, description="Jobs one tenant may create per window, across all replicas (0: unlimited)."
+    )
+    job_rate_window_seconds: int = Field(default=60, ge=1, le=3600, description="Length of a rate-limit window.")
+    job_rate_limit_overrides: dict[str, int] = Field(
+        default_factory=dict, description='Per-tenant limits per window, as JSON: {"acme": 600}.'
+    )

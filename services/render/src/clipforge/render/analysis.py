@@ -1,7 +1,8 @@
-"""The look at a clip before it is rendered: faces to follow and frames sharp enough for a thumbnail.
+"""The look at a clip before it is rendered: where the faces are, a few times a second.
 
-One ffmpeg decode of the clip's stretch yields a few small grey frames a second; detection runs
-in a worker thread while ffmpeg keeps decoding, so the event loop stays free.
+One ffmpeg decode of the clip's stretch yields small grey frames; detection runs in a worker
+thread while ffmpeg keeps decoding, so the event loop stays free. Only needed when the frame
+changes shape: otherwise there is nothing to decide.
 """
 
 from __future__ import annotations
@@ -13,64 +14,71 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clipforge.render.config import RenderConfig
-from clipforge.render.faces import FaceBox, detect_faces, sharpness
+from clipforge.render.faces import FaceBox, detect_faces, detect_near
 from clipforge.render.frames import FrameSampling, SampledFrame, sample_frames
 from clipforge.render.tracking import FaceSample
 
-# Without faces to follow only the hook is looked at, for the thumbnail: a few frames a second.
-_THUMBNAIL_SAMPLE_FPS = 4.0
-
-
-@dataclass(frozen=True)
-class FrameFacts:
-    time: float  # seconds from the clip start
-    faces: tuple[FaceBox, ...]
-    sharpness: float
-    brightness: float  # mean grey level 0-255
+# Faces searched for near where they were: the largest few, the others are the audience.
+_FOLLOWED_AT_ONCE = 3
 
 
 @dataclass(frozen=True)
 class ClipAnalysis:
-    frames: tuple[FrameFacts, ...]
-    looked_for_faces: bool
+    samples: tuple[FaceSample, ...]
 
-    def face_samples(self) -> list[FaceSample]:
-        return [FaceSample(time=f.time, faces=f.faces) for f in self.frames]
-
-
-def _facts(frame: SampledFrame, find_faces: bool, thumbnail_window: float) -> FrameFacts:
-    in_hook = frame.time <= thumbnail_window
-    return FrameFacts(
-        time=frame.time,
-        faces=tuple(detect_faces(frame.pixels, frame.scale)) if find_faces else (),
-        sharpness=sharpness(frame.pixels) if in_hook else 0.0,
-        brightness=float(frame.pixels.mean()),
-    )
+    def has_face_at(self, time: float) -> bool:
+        """Whether a face was seen in the sample nearest ``time`` (seconds into the clip)."""
+        if not self.samples:
+            return False
+        nearest = min(self.samples, key=lambda sample: abs(sample.time - time))
+        return bool(nearest.faces)
 
 
-async def analyse_clip(
+class FaceFinder:
+    """Whole-frame searches about once a second; in between, only near the faces just seen.
+
+    Following a known face costs a fraction of a whole-frame search; the regular whole-frame
+    search still catches faces that appear, and any sample where a followed face is lost
+    falls back to one at once.
+    """
+
+    def __init__(self, fps: float, full_search_seconds: float = 1.0) -> None:
+        self.full_every = max(round(fps * full_search_seconds), 1)
+        self.since_full = self.full_every
+        self.known: tuple[FaceBox, ...] = ()
+
+    def __call__(self, frame: SampledFrame) -> tuple[FaceBox, ...]:
+        faces: tuple[FaceBox, ...] = ()
+        if self.since_full < self.full_every:
+            if not self.known:
+                self.since_full += 1
+                return ()
+            faces = tuple(box for known in self.known for box in detect_near(frame.pixels, frame.scale, known))
+        if faces:
+            self.since_full += 1
+        else:
+            faces = tuple(detect_faces(frame.pixels, frame.scale))
+            self.since_full = 1
+        self.known = faces[:_FOLLOWED_AT_ONCE]
+        return faces
+
+
+async def find_faces(
     video: Path,
     start: float,
     duration: float,
     source_size: tuple[int, int],
-    *,
-    find_faces: bool,
     config: RenderConfig,
     on_fraction: Callable[[float], None] = lambda _fraction: None,
 ) -> ClipAnalysis:
-    """Sample the clip (all of it when looking for faces, else only the hook) and describe each sample."""
-    window = min(config.thumbnail_window_seconds, duration)
-    sampling = FrameSampling(
-        start=start,
-        duration=duration if find_faces else window,
-        fps=config.face_sample_fps if find_faces else _THUMBNAIL_SAMPLE_FPS,
-        width=config.face_detect_width,
-    )
-    expected = max(sampling.duration * sampling.fps, 1.0)
-    facts: list[FrameFacts] = []
+    """The faces in ``config.face_sample_fps`` frames a second of ``[start, start + duration)``."""
+    sampling = FrameSampling(start=start, duration=duration, fps=config.face_sample_fps, width=config.face_detect_width)
+    expected = max(duration * sampling.fps, 1.0)
+    samples: list[FaceSample] = []
+    finder = FaceFinder(sampling.fps)
     frames = sample_frames(video, sampling, *source_size)
     async with contextlib.aclosing(frames):
         async for frame in frames:
-            facts.append(await asyncio.to_thread(_facts, frame, find_faces, window))
-            on_fraction(min(len(facts) / expected, 1.0))
-    return ClipAnalysis(frames=tuple(facts), looked_for_faces=find_faces)
+            samples.append(FaceSample(time=frame.time, faces=await asyncio.to_thread(finder, frame)))
+            on_fraction(min(len(samples) / expected, 1.0))
+    return ClipAnalysis(samples=tuple(samples))

@@ -3,19 +3,13 @@ thumbnail JPEG taken from the same decoded frames."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
 
 from clipforge.render.config import RenderConfig
 from clipforge.render.framing import FramingPlan, apply_framing
-
-
-@dataclass(frozen=True)
-class ThumbnailShot:
-    path: Path
-    at: float  # seconds into the clip
+from clipforge.render.thumbnail import HOOK_FPS, HookFrames
 
 
 def build_command(
@@ -27,7 +21,7 @@ def build_command(
     with_audio: bool,
     out_path: Path,
     config: RenderConfig,
-    thumbnail: ThumbnailShot | None = None,
+    hook: HookFrames | None = None,
 ) -> list[str]:
     """The ffmpeg argv for one clip."""
     # Seeking on the input is frame-accurate when re-encoding and restarts timestamps at
@@ -35,8 +29,9 @@ def build_command(
     source = ffmpeg.input(str(video), ss=f"{start:.3f}", t=f"{duration:.3f}")
     picture = apply_framing(source.video, plan)
     still = None
-    if thumbnail is not None:
-        # The thumbnail is the framed picture without captions, so it reads as a poster.
+    if hook is not None:
+        # Thumbnail candidates: the framed picture of the hook without captions, so the
+        # chosen one reads as a poster.
         branches = picture.split()
         picture, still = branches[0], branches[1]
     if captions is not None:
@@ -54,14 +49,7 @@ def build_command(
     if with_audio:
         codecs |= {"c:a": "aac", "b:a": config.audio_bitrate}
     outputs = [ffmpeg.output(*streams, str(out_path), **codecs)]
-    if still is not None and thumbnail is not None:
-        frame = (
-            still.trim(start=f"{thumbnail.at:.3f}")
-            .setpts("PTS-STARTPTS")
-            .filter("trim", end_frame=1)
-            .filter("format", "yuvj420p")
-        )
-        outputs.append(
-            ffmpeg.output(frame, str(thumbnail.path), **{"frames:v": 1, "q:v": config.thumbnail_quality, "update": 1})
-        )
+    if still is not None and hook is not None:
+        frames = still.trim(end=f"{hook.seconds:.3f}").filter("fps", HOOK_FPS).filter("format", "yuvj420p")
+        outputs.append(ffmpeg.output(frames, str(hook.pattern), **{"q:v": config.thumbnail_quality}))
     return ffmpeg.merge_outputs(*outputs).global_args("-loglevel", "error").overwrite_output().compile()

@@ -14,9 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from clipforge.render.analysis import ClipAnalysis, analyse_clip
+from clipforge.render.analysis import ClipAnalysis, find_faces
 from clipforge.render.captions import write_captions
-from clipforge.render.command import ThumbnailShot, build_command
+from clipforge.render.command import build_command
 from clipforge.render.config import RenderConfig
 from clipforge.render.fastpath import CopyCut, codecs_copyable, copy_command, copy_cut, probe_packets
 from clipforge.render.frames import FrameSamplingError
@@ -26,7 +26,7 @@ from clipforge.render.probe import probe_output
 from clipforge.render.progress import OverallProgress
 from clipforge.render.sidecars import cues, write_sidecars
 from clipforge.render.tasks import all_or_cancel
-from clipforge.render.thumbnail import extract_thumbnail, thumbnail_time
+from clipforge.render.thumbnail import HookFrames, extract_hook, keep_best
 from clipforge.render.tracking import TrackingParams, camera_path
 from clipforge.shared.errors import StageError
 from clipforge.shared.models import (
@@ -55,9 +55,8 @@ log = logging.getLogger(__name__)
 # Shorter than this is not a clip anyone can watch; it means the highlight missed the video.
 _MIN_CLIP_SECONDS = 0.5
 _MAX_DETAIL_CHARS = 200
-# Share of a clip's progress spent looking at it before encoding.
+# Share of a clip's progress spent looking for faces before encoding.
 _FACE_LOOK_SHARE = 0.2
-_HOOK_LOOK_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -173,18 +172,19 @@ async def _copy(
         result = await run_ffmpeg(
             copy_command(video, cut, media.has_audio, out_path),
             total_seconds=cut.duration,
-            on_fraction=lambda fraction: on_progress(_HOOK_LOOK_SHARE + fraction * (1 - _HOOK_LOOK_SHARE), message),
+            on_fraction=lambda fraction: on_progress(fraction, message),
         )
         if result.returncode != 0:
             log.warning("ffmpeg stream copy failed with %s: %s", result.returncode, result.stderr_tail)
             raise _render_failed(start, start + cut.duration, result.stderr_tail, video)
 
     async def poster() -> None:
-        # The copy shows the source's own frames, so the thumbnail can come from the source
-        # while the copy is being written.
-        analysis = await _analyse(video, cut.start, cut.duration, media, False, config, on_progress, _HOOK_LOOK_SHARE)
-        at = thumbnail_time(analysis.frames, config.thumbnail_window_seconds, cut.duration)
-        await _thumbnail_from(video, cut.start + at, thumbnail, config)
+        # A copy decodes nothing: the hook frames come from the source, beside the copy.
+        with tempfile.TemporaryDirectory(prefix="clipforge-render-") as tmp:
+            hook = HookFrames(Path(tmp), min(config.thumbnail_window_seconds, cut.duration))
+            result = await extract_hook(video, cut.start, hook, config.thumbnail_quality)
+            if result.returncode != 0 or not await asyncio.to_thread(keep_best, hook, thumbnail):
+                raise StageError("render_failed", "The clip was made but its thumbnail could not be taken.")
 
     await all_or_cancel(copy(), poster())
 
@@ -204,20 +204,20 @@ async def _encode(
     assert media.width and media.height
     size = (media.width, media.height)
     duration = end - start
-    find_faces = needs_faces(media.width, media.height, options.aspect)
-    share = _FACE_LOOK_SHARE if find_faces else _HOOK_LOOK_SHARE
-    analysis = await _analyse(video, start, duration, media, find_faces, config, on_progress, share)
+    looking = needs_faces(media.width, media.height, options.aspect)
+    share = _FACE_LOOK_SHARE if looking else 0.0
+    analysis = ClipAnalysis(samples=())
     camera = None
-    if find_faces:
+    if looking:
+        analysis = await _find_faces(video, start, duration, media, config, on_progress)
         box = crop_box(media.width, media.height, options.aspect)
         axis = pan_axis(media.width, media.height, box)
         assert axis is not None
         params = TrackingParams(min_presence=config.face_min_presence)
-        camera = camera_path(analysis.face_samples(), size, (box.width, box.height), axis, params)
+        camera = camera_path(analysis.samples, size, (box.width, box.height), axis, params)
     plan = plan_framing(media.width, media.height, options.aspect, camera)
-    at = thumbnail_time(analysis.frames, config.thumbnail_window_seconds, duration)
     message = "Rendering the clip"
-    # Captions live in a private temporary folder: a plain path, removed afterwards.
+    # Captions and hook frames live in a private temporary folder, removed afterwards.
     with tempfile.TemporaryDirectory(prefix="clipforge-render-") as tmp:
         captions = (
             write_captions(
@@ -226,51 +226,36 @@ async def _encode(
             if options.captions
             else None
         )
-        argv = build_command(
-            video, start, duration, plan, captions, media.has_audio, out_path, config, ThumbnailShot(thumbnail, at)
-        )
+        hook = HookFrames(Path(tmp), min(config.thumbnail_window_seconds, duration))
+        argv = build_command(video, start, duration, plan, captions, media.has_audio, out_path, config, hook)
         result = await run_ffmpeg(
             argv,
             total_seconds=duration,
             on_fraction=lambda fraction: on_progress(share + fraction * (1 - share), message),
         )
-    if result.returncode != 0:
-        log.warning("ffmpeg failed with %s: %s", result.returncode, result.stderr_tail)
-        raise _render_failed(start, end, result.stderr_tail, video)
-    if not _non_empty(thumbnail):
-        await _thumbnail_from(out_path, at, thumbnail, config)
+        if result.returncode != 0:
+            log.warning("ffmpeg failed with %s: %s", result.returncode, result.stderr_tail)
+            raise _render_failed(start, end, result.stderr_tail, video)
+        if not await asyncio.to_thread(keep_best, hook, thumbnail, analysis.has_face_at):
+            raise StageError("render_failed", "The clip was made but its thumbnail could not be taken.")
     return plan.mode
 
 
-async def _analyse(
-    video: Path,
-    start: float,
-    duration: float,
-    media: MediaInfo,
-    find_faces: bool,
-    config: RenderConfig,
-    on_progress: ProgressCallback,
-    share: float,
+async def _find_faces(
+    video: Path, start: float, duration: float, media: MediaInfo, config: RenderConfig, on_progress: ProgressCallback
 ) -> ClipAnalysis:
     assert media.width and media.height
     try:
-        return await analyse_clip(
+        return await find_faces(
             video,
             start,
             duration,
             (media.width, media.height),
-            find_faces=find_faces,
-            config=config,
-            on_fraction=lambda fraction: on_progress(fraction * share, "Looking at the clip"),
+            config,
+            on_fraction=lambda fraction: on_progress(fraction * _FACE_LOOK_SHARE, "Looking for faces"),
         )
     except FrameSamplingError as error:
         raise _render_failed(start, start + duration, error.stderr_tail, video) from error
-
-
-async def _thumbnail_from(video: Path, at: float, thumbnail: Path, config: RenderConfig) -> None:
-    result = await extract_thumbnail(video, at, thumbnail, config.thumbnail_quality)
-    if result.returncode != 0 or not _non_empty(thumbnail):
-        raise StageError("render_failed", "The clip was made but its thumbnail could not be taken from it.")
 
 
 async def render_clips(
@@ -307,10 +292,6 @@ async def render_clips(
     clips = await all_or_cancel(*(one(index, highlight) for index, highlight in enumerate(highlights)))
     on_progress(1.0, f"Rendered {len(clips)} clip{'s' if len(clips) != 1 else ''}")
     return clips
-
-
-def _non_empty(path: Path) -> bool:
-    return path.is_file() and path.stat().st_size > 0
 
 
 def _render_failed(start: float, end: float, stderr_tail: str, video: Path) -> StageError:

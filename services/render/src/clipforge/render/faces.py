@@ -69,13 +69,31 @@ def _classifier() -> cv2.CascadeClassifier:
 def detect_faces(pixels: GreyFrame, scale: float = 1.0) -> list[FaceBox]:
     """Faces in ``pixels``, largest first, in source pixels (``scale`` source pixels per pixel)."""
     smallest = max(int(pixels.shape[0] * _MIN_FACE_SHARE_OF_HEIGHT), 20)
+    return _detect(pixels, scale, (0, 0), smallest, 0)
+
+
+def detect_near(pixels: GreyFrame, scale: float, face: FaceBox) -> list[FaceBox]:
+    """Faces close to ``face`` (source pixels) and of about its size: a much smaller search
+    than the whole frame, for following a face already found."""
+    size = face.width / scale
+    x0, y0 = max(int(face.x / scale - 0.5 * size), 0), max(int(face.y / scale - 0.5 * size), 0)
+    x1 = min(int((face.x + face.width) / scale + 0.5 * size), pixels.shape[1])
+    y1 = min(int((face.y + face.height) / scale + 0.5 * size), pixels.shape[0])
+    if x1 - x0 < size or y1 - y0 < size:
+        return []
+    return _detect(pixels[y0:y1, x0:x1], scale, (x0, y0), max(int(size * 0.7), 20), int(size * 1.4) + 1)
+
+
+def _detect(pixels: GreyFrame, scale: float, origin: tuple[int, int], smallest: int, largest: int) -> list[FaceBox]:
     found = _classifier().detectMultiScale(
         pixels,
         scaleFactor=_SCALE_FACTOR,
         minNeighbors=_MIN_NEIGHBOURS,
         minSize=(smallest, smallest),
+        maxSize=(largest, largest),
     )
-    boxes = [FaceBox(float(x), float(y), float(w), float(h)).scaled(scale) for x, y, w, h in found]
+    ox, oy = origin
+    boxes = [FaceBox(float(x + ox), float(y + oy), float(w), float(h)).scaled(scale) for x, y, w, h in found]
     return sorted(boxes, key=lambda box: box.area, reverse=True)
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Response
 from clipforge.gateway.auth import TenantDep
 from clipforge.gateway.broker import publish_event
 from clipforge.gateway.problems import Problem
+from clipforge.gateway.ratelimit import RATE_LIMITED, JobCreationLimit
 from clipforge.gateway.schemas import (
     CreateJobRequest,
     JobCreated,
@@ -97,7 +98,14 @@ async def start_job(
     return JobCreated(id=job["_id"], status=job["status"], links=JobLinks(self=path, events=f"{path}/events"))
 
 
-@router.post("", status_code=202, response_model=JobCreated, summary="Create a job from a video URL")
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobCreated,
+    summary="Create a job from a video URL",
+    dependencies=[JobCreationLimit],
+    responses=RATE_LIMITED,
+)
 async def create_job(body: CreateJobRequest, state: StateDep, tenant: TenantDep) -> JobCreated:
     extra = {"callback_url": body.callback_url} if body.callback_url else None
     return await start_job(state, tenant, SourceRef(url=body.url), body.options, body.priority, extra=extra)

@@ -18,6 +18,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from clipforge.gateway.auth import TenantDep
 from clipforge.gateway.problems import Problem
+from clipforge.gateway.ratelimit import RATE_LIMITED, JobCreationLimit
 from clipforge.gateway.routes.jobs import start_job
 from clipforge.gateway.schemas import JobCreated, check_http_url
 from clipforge.gateway.state import StateDep
@@ -156,6 +157,7 @@ async def _receive(request: Request, sink: _MultipartSink, out: BufferedWriter) 
     status_code=202,
     response_model=JobCreated,
     summary="Create a job from an uploaded video (multipart/form-data)",
+    dependencies=[JobCreationLimit],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -179,6 +181,7 @@ async def _receive(request: Request, sink: _MultipartSink, out: BufferedWriter) 
         413: {"description": "The file is larger than the limit."},
         415: {"description": "The file is not audio/video media."},
         422: {"description": "Media without sound, or invalid fields."},
+        **RATE_LIMITED,
     },
 )
 async def upload_job(request: Request, state: StateDep, tenant: TenantDep) -> JobCreated:
