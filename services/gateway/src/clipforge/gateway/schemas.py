@@ -116,6 +116,19 @@ class ClipView(BaseModel):
         )
 
 
+class WebhookAttemptView(BaseModel):
+    """One attempt to notify the job's callback_url."""
+
+    delivery_id: str
+    event: str = Field(description="job.completed or job.failed")
+    attempt: int
+    status_code: int | None = Field(description="The receiver's HTTP status; null when there was no answer.")
+    error: str | None
+    outcome: str = Field(description="delivered, retrying (see next_attempt_at) or failed (no more attempts)")
+    at: datetime
+    next_attempt_at: datetime | None = None
+
+
 class JobView(BaseModel):
     id: str
     tenant_id: str
@@ -134,6 +147,8 @@ class JobView(BaseModel):
     clips: list[ClipView] = Field(default_factory=list)
     analysis: AnalysisInfo | None = None
     error: JobError | None = None
+    callback_url: str | None = None
+    webhooks: list[WebhookAttemptView] = Field(default_factory=list, description="Notification attempts, oldest first.")
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -160,6 +175,8 @@ class JobView(BaseModel):
             clips=clips,
             analysis=job.get("analysis"),
             error=job.get("error"),
+            callback_url=job.get("callback_url"),
+            webhooks=job.get("webhooks") or [],
             created_at=job["created_at"],
             updated_at=job["updated_at"],
             finished_at=job.get("finished_at"),

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from clipforge.shared.settings import Settings
 
@@ -20,3 +20,30 @@ class GatewaySettings(Settings):
     job_rate_limit_overrides: dict[str, int] = Field(
         default_factory=dict, description='Per-tenant limits per window, as JSON: {"acme": 600}.'
     )
+
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50, description="Deliveries tried before giving up.")
+    webhook_base_delay_seconds: float = Field(
+        default=5.0, gt=0, description="Wait before the 2nd attempt; doubles after each failure."
+    )
+    webhook_max_delay_seconds: float = Field(default=3600.0, gt=0, description="Cap of the wait between attempts.")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Time a receiver has to answer.")
+    webhook_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A claimed delivery is invisible to other replicas this long."
+    )
+    webhook_poll_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often each replica looks for due deliveries."
+    )
+    webhook_concurrency: int = Field(default=8, ge=1, description="Deliveries one replica sends at once.")
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="Allow callback URLs that resolve to loopback or private addresses (dev, tests)."
+    )
+    webhook_secret_grace_seconds: int = Field(
+        default=24 * 3600, ge=0, description="After a rotation, the old secret also signs deliveries this long."
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_delivery(self) -> GatewaySettings:
+        # A lease shorter than a request could let a second replica send the same delivery.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds + 1:
+            raise ValueError("webhook_lease_seconds must exceed webhook_timeout_seconds by more than a second")
+        return self
