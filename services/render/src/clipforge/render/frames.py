@@ -60,9 +60,12 @@ def sampling_command(video: Path, sampling: FrameSampling, size: tuple[int, int]
         "-nostdin",
         "-loglevel",
         "error",
-        # Only a few frames are kept: skipping the deblocking filter makes decoding them cheaper.
+        # Only a few frames a second are kept, so decode cheaply: no deblocking, and no frames
+        # that nothing else refers to (the nearest decoded frame stands in for a skipped one).
         "-skip_loop_filter",
         "all",
+        "-skip_frame",
+        "noref",
         "-ss",
         f"{sampling.start:.3f}",
         "-t",
