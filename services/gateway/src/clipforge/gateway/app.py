@@ -19,6 +19,7 @@ from clipforge.gateway import ratelimit
 from clipforge.gateway.broker import OutcomeHandler, build_broker
 from clipforge.gateway.fanout import ProgressHub
 from clipforge.gateway.keys import KeyStore
+from clipforge.gateway.openapi import install_openapi, operation_id
 from clipforge.gateway.problems import install_problem_handlers
 from clipforge.gateway.routes import health, jobs, live, results, uploads
 from clipforge.gateway.routes import webhooks as webhook_routes
@@ -75,9 +76,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await broker.stop()
             await state.mongo.close()
 
-    app = FastAPI(title="ClipForge API", version="0.2.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="ClipForge API",
+        version="0.2.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
     app.state.gateway = state
     install_problem_handlers(app)
+    install_openapi(app)
     for module in ROUTE_MODULES:
         for name in ("router", "stats_router"):
             if hasattr(module, name):

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 
 from clipforge.gateway.auth import TenantDep
 from clipforge.gateway.broker import publish_event
+from clipforge.gateway.problem_docs import problem_doc
 from clipforge.gateway.problems import Problem
 from clipforge.gateway.ratelimit import RATE_LIMITED, JobCreationLimit
 from clipforge.gateway.schemas import (
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-NOT_FOUND = {404: {"description": "No such job for this tenant."}}
+NOT_FOUND = problem_doc(404, "job_not_found", "Job not found", "There is no job '6742c1f0a9e4b3d2c1f0a9e4'.")
 
 
 def job_not_found(job_id: str) -> Problem:

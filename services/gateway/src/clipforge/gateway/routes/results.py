@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from clipforge.gateway.auth import TenantDep
+from clipforge.gateway.problem_docs import problem_doc
 from clipforge.gateway.problems import Problem
 from clipforge.gateway.routes.jobs import NOT_FOUND, load_job
 from clipforge.gateway.state import StateDep, StoreDep
@@ -32,10 +33,16 @@ CLIP_FILES: dict[str, tuple[str, str, str]] = {
     "/transcript",
     responses={
         200: {
-            "content": {"application/json": {}, "application/x-subrip": {}, "text/vtt": {}},
+            "model": Transcript,
+            "content": {"application/x-subrip": {}, "text/vtt": {}},
             "description": "The transcript with word timestamps (JSON), or as subtitles.",
         },
-        409: {"description": "No transcript yet."},
+        **problem_doc(
+            409,
+            "transcript_not_ready",
+            "Transcript not ready",
+            "Job 6742c1f0a9e4b3d2c1f0a9e4 has no transcript yet (status: transcribing).",
+        ),
         **NOT_FOUND,
     },
     summary="The transcript as JSON, SRT or WebVTT",
@@ -80,6 +87,9 @@ def _clip_file(media: MediaStore, job: dict[str, Any], index: int, field: str) -
     return path
 
 
+FILE_GONE = problem_doc(410, "file_gone", "File gone", "This file of clip 1 is no longer stored.")
+
+
 def _add_clip_route(suffix: str, field: str, content_type: str, extension: str) -> None:
     async def serve(job_id: str, index: int, state: StateDep, store: StoreDep, tenant: TenantDep) -> FileResponse:
         job = await load_job(store, job_id, tenant)
@@ -91,7 +101,7 @@ def _add_clip_route(suffix: str, field: str, content_type: str, extension: str) 
         serve,
         methods=["GET"],
         response_class=FileResponse,
-        responses={200: {"content": {content_type: {}}}, **NOT_FOUND},
+        responses={200: {"content": {content_type: {}}}, **NOT_FOUND, **FILE_GONE},
         summary=f"Clip {extension} file" if suffix else "Clip video (mp4)",
         name=f"clip_{extension}",
     )
