@@ -133,6 +133,30 @@ class JobStore:
         cursor = self.events.find({"job_id": job_id, "seq": {"$gt": seq}}, {"_id": 0}).sort("seq", ASCENDING)
         return [doc async for doc in cursor]
 
+    async def ensure_live_indexes(self) -> None:
+        """The index behind a tenant's live stream replay (``tenant_events_since``)."""
+        await self.events.create_index([("tenant_id", ASCENDING), ("created_at", ASCENDING)])
+
+    async def events_after_seq(self, job_id: str, seq: int, *, limit: int) -> list[Document]:
+        """Up to ``limit`` logged events of a job after ``seq``, in order."""
+        cursor = self.events.find({"job_id": job_id, "seq": {"$gt": seq}}, {"_id": 0})
+        return [doc async for doc in cursor.sort("seq", ASCENDING).limit(limit)]
+
+    async def tenant_events_since(
+        self, tenant_ids: list[str], since: datetime, *, job_id: str | None = None, limit: int = 1000
+    ) -> list[Document]:
+        """Logged events of these tenants (optionally of one job) at or after ``since``, oldest first."""
+        query: Document = {"tenant_id": {"$in": tenant_ids}, "created_at": {"$gte": since}}
+        if job_id is not None:
+            query["job_id"] = job_id
+        cursor = self.events.find(query, {"_id": 0}).sort([("created_at", ASCENDING), ("seq", ASCENDING)])
+        return [doc async for doc in cursor.limit(limit)]
+
+    async def job_seqs(self, job_ids: list[str]) -> dict[str, int]:
+        """The current sequence number of each of these jobs that exists."""
+        cursor = self.jobs.find({"_id": {"$in": job_ids}}, {"seq": 1})
+        return {doc["_id"]: int(doc.get("seq", 0)) async for doc in cursor}
+
     async def append_event(self, job_id: str, seq: int, event: Document) -> None:
         await self.events.update_one(
             {"job_id": job_id, "seq": seq},

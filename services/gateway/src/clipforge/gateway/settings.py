@@ -10,6 +10,21 @@ class GatewaySettings(Settings):
     websocket_buffer_events: int = Field(
         default=256, ge=8, description="Events buffered per socket before a too-slow client is disconnected."
     )
+    sse_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="Idle time after which an SSE stream sends a comment line to keep proxies open."
+    )
+    live_resync_seconds: float = Field(
+        default=5.0, gt=0, description="How often open streams are checked against the database for lost events."
+    )
+    live_cursor_margin_seconds: float = Field(
+        default=5.0, gt=0, description="Tolerated lag between logging and fan-out of an event (tenant resume cursor)."
+    )
+    live_replay_limit: int = Field(
+        default=5000, ge=1, description="Most events replayed on resume; beyond it the stream restarts with a snapshot."
+    )
+    live_close_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long a too-slow client gets to take its close frame."
+    )
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     max_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="Largest upload accepted (413 above).")
 
