@@ -140,3 +140,17 @@ async def test_counter_windows_reset_at_their_boundary(store: JobStore) -> None:
     assert [d.reset_after_seconds for d in decisions] == [60, 30, 1]
     next_window = await limiter.hit("t", 2, now=start + 60.0)
     assert next_window.allowed and next_window.remaining == 1
+
+
+async def test_large_limits_are_claimed_in_batches_and_never_exceeded_across_replicas(store: JobStore) -> None:
+    first, second = RateLimiter(store.db, window_seconds=60), RateLimiter(store.db, window_seconds=60)
+    limit, now = 320, 60 * 2_000_000.0 + 1.0
+    assert first.batch_for(limit) == 10 and first.batch_for(63) == 1
+    decisions = await asyncio.gather(*(replica.hit("t", limit, now=now) for replica in [first, second] * 200))
+    allowed = sum(decision.allowed for decision in decisions)
+    assert limit - 2 * 9 <= allowed <= limit, allowed
+    counter = await store.db["rate_limits"].find_one({"_id": f"t:60:{int(now // 60)}"})
+    assert counter is not None and counter["count"] <= 400 + 2 * 10, "one write per batch of 10, not per request"
+    refused = [decision for decision in decisions if not decision.allowed]
+    assert refused and all(decision.reset_after_seconds == 59 for decision in refused)
+    assert (await first.hit("t", limit, now=now + 60)).allowed, "a new window starts a new count"

@@ -6,12 +6,20 @@ so replicas agree without talking to each other. A request over the limit gets 4
 Fixed windows allow a burst of up to twice the limit across a window boundary; for a limit on
 starting expensive jobs that is acceptable, and in exchange the answer is one indexed write.
 Window boundaries come from each replica's clock, so replicas need synchronised clocks (NTP).
+
+Large limits are counted in batches: a replica claims ``limit // 32`` slots (at most 64) with one
+write and hands them out locally, so a busy tenant costs one write per batch instead of one per
+job. The shared count never lets more than ``limit`` through; slots a replica claimed but did not
+use before the window ended are lost, at most ``batch - 1`` per replica. Limits under 64 are
+counted one by one, exactly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -45,35 +53,71 @@ class Decision:
         }
 
 
+@dataclass
+class _Slots:
+    """Slots this replica claimed in one window and has not handed out yet."""
+
+    window: int
+    left: int
+    counted: int  # the shared count right after the claim
+
+
 class RateLimiter:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]], window_seconds: int) -> None:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], window_seconds: int, *, max_batch: int = 64) -> None:
         self.counters = database[COLLECTION]
         self.window_seconds = window_seconds
+        self.max_batch = max_batch
+        self._slots: dict[str, _Slots] = {}
+        self._exhausted: dict[str, int] = {}  # key -> the window in which its count reached the limit
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def ensure_indexes(self) -> None:
         await self.counters.create_index("expires_at", expireAfterSeconds=0)
+
+    def batch_for(self, limit: int) -> int:
+        return max(1, min(self.max_batch, limit // 32))
 
     async def hit(self, key: str, limit: int, *, now: float | None = None) -> Decision:
         """Count one request for ``key`` in the current window and say whether it is allowed."""
         now = time.time() if now is None else now
         window = math.floor(now / self.window_seconds)
+        reset = max(1, math.ceil((window + 1) * self.window_seconds - now))
+        batch = self.batch_for(limit)
+        if batch == 1:
+            if self._exhausted.get(key) == window:  # counts only grow within a window: no need to ask again
+                return Decision(allowed=False, limit=limit, remaining=0, reset_after_seconds=reset)
+            return self._take(key, await self._claim(key, window, 1, limit), limit, reset)
+        # One claim at a time per key, so concurrent requests share a batch instead of each claiming one.
+        async with self._locks[key]:
+            if self._exhausted.get(key) == window:
+                return Decision(allowed=False, limit=limit, remaining=0, reset_after_seconds=reset)
+            slots = self._slots.get(key)
+            if slots is None or slots.window != window or slots.left == 0:
+                slots = self._slots[key] = await self._claim(key, window, batch, limit)
+            return self._take(key, slots, limit, reset)
+
+    def _take(self, key: str, slots: _Slots, limit: int, reset: int) -> Decision:
+        if slots.left == 0:
+            self._exhausted[key] = slots.window
+            return Decision(allowed=False, limit=limit, remaining=0, reset_after_seconds=reset)
+        slots.left -= 1
+        remaining = max(0, limit - slots.counted) + slots.left
+        return Decision(allowed=True, limit=limit, remaining=remaining, reset_after_seconds=reset)
+
+    async def _claim(self, key: str, window: int, batch: int, limit: int) -> _Slots:
         window_end = (window + 1) * self.window_seconds
         counter = await self.counters.find_one_and_update(
             {"_id": f"{key}:{self.window_seconds}:{window}"},
             {
-                "$inc": {"count": 1},
+                "$inc": {"count": batch},
                 "$setOnInsert": {"expires_at": datetime.fromtimestamp(window_end + EXPIRY_SLACK_SECONDS, UTC)},
             },
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        count = int(counter["count"]) if counter else 1
-        return Decision(
-            allowed=count <= limit,
-            limit=limit,
-            remaining=max(0, limit - count),
-            reset_after_seconds=max(1, math.ceil(window_end - now)),
-        )
+        counted = int(counter["count"]) if counter else batch
+        granted = max(0, min(batch, limit - (counted - batch)))  # the claimed slots still under the limit
+        return _Slots(window=window, left=granted, counted=counted)
 
 
 def limit_for(state: GatewayState, tenant: str) -> int:
