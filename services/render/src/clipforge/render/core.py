@@ -1,9 +1,10 @@
 """Cutting highlight clips out of a video: reframed, captioned, with thumbnail and subtitle files.
 
 Per clip: subtitle sidecars from the words; then either a stream copy (nothing to change and
-the cuts fall on keyframes) or a look at the clip (faces to follow, a sharp frame near the hook)
-followed by one ffmpeg pass that frames, captions, encodes and writes the thumbnail.
-Clips of one job render concurrently, up to ``RenderConfig.concurrency``.
+the cuts fall on keyframes) or, when the frame changes shape, a look for faces to follow,
+followed by one ffmpeg pass that frames, captions, encodes and writes the hook's frames, the
+sharpest of which becomes the thumbnail. Clips of one job render concurrently, up to
+``RenderConfig.concurrency``.
 """
 
 from __future__ import annotations

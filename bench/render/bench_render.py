@@ -1,0 +1,324 @@
+"""Render stage against bare ffmpeg, and clips per minute, on this machine.
+
+For each scenario the render stage (``render_clip``: look at the clip, captions, the one ffmpeg
+pass, thumbnail, sidecars, read-back) is timed against the bare ffmpeg command doing the same
+work: the exact argv the stage ran (same filters, crop path, captions file, encoder settings),
+captured from a warm-up run and replayed with ``subprocess``. Stage and bare runs alternate, so
+both see the same machine load; the ratio is median stage time over median bare time (goal
+<= 1.05), and the CPU ratio the same in CPU seconds (this process and its children), which
+other work on the machine hardly moves. Then whole jobs (``render_clips``, several clips at the
+default concurrency) give clips per minute.
+
+Sources: a real talking head (``--media``/video/talking_head_intro.mp4 from ../shared/media,
+looped to a minute in a temporary folder, never copied into the repository) for the
+face-following scenario, and the generated demo talk (espeak-ng over ffmpeg's test picture, no
+face) for the others.
+
+Usage (from the repository root):  python bench/render/bench_render.py --media ../shared/media
+Prints a table and writes results.json next to this file (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import clipforge.render.core as render_core
+from clipforge.devstack.samples import DEMO_SENTENCES, make_speech_video
+from clipforge.render.analysis import find_faces
+from clipforge.render.config import RenderConfig
+from clipforge.render.core import render_clip, render_clips
+from clipforge.render.framing import needs_faces
+from clipforge.shared.models import Highlight, JobOptions, MediaInfo, Segment, Transcript, Word
+from clipforge.shared.process import ProcessResult
+
+HEAD_VIDEO = "video/talking_head_intro.mp4"
+# The stage's temporary folder as it appears in the argv (also inside the filter graph).
+_STAGE_TMP = re.compile(r"/[^\s\[\];,'=]*clipforge-render-[^/\s]+")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    source: str  # "head" or "talk"
+    aspect: str
+    captions: bool
+    start: float
+    end: float
+
+
+@dataclass
+class Measured:
+    name: str
+    framing: str
+    stream_copied: bool
+    clip_seconds: float
+    output: str
+    stage_seconds: list[float]
+    bare_seconds: list[float]
+    stage_cpu_seconds: list[float]
+    bare_cpu_seconds: list[float]
+    look_seconds: float  # the stage's look for faces alone (0 when the frame keeps its shape)
+    bare_command: list[str]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.stage_seconds) / statistics.median(self.bare_seconds)
+
+    @property
+    def cpu_ratio(self) -> float:
+        return statistics.median(self.stage_cpu_seconds) / statistics.median(self.bare_cpu_seconds)
+
+
+def probe_media(path: Path) -> MediaInfo:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    info = json.loads(out.stdout)
+    video = next(s for s in info["streams"] if s["codec_type"] == "video")
+    audio = next((s for s in info["streams"] if s["codec_type"] == "audio"), None)
+    rate = video.get("avg_frame_rate", "25/1").split("/")
+    return MediaInfo(
+        duration_seconds=float(info["format"]["duration"]),
+        size_bytes=int(info["format"]["size"]),
+        container=info["format"]["format_name"],
+        video_codec=video["codec_name"],
+        audio_codec=audio["codec_name"] if audio else None,
+        width=int(video["width"]),
+        height=int(video["height"]),
+        fps=float(rate[0]) / float(rate[1]) if len(rate) == 2 and float(rate[1]) else 25.0,
+        has_audio=audio is not None,
+        has_video=True,
+    )
+
+
+def spread_words(text: str, duration: float) -> list[Word]:
+    tokens = text.split()
+    step = duration / len(tokens)
+    return [Word(start=i * step, end=(i + 0.85) * step, text=token) for i, token in enumerate(tokens)]
+
+
+def loop_video(source: Path, out: Path, seconds: float) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source), "-t", f"{seconds}",
+         "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+class ArgvRecorder:
+    """Wraps the stage's ffmpeg runner to keep the argv it was given, pointed at a folder of
+    its own: the stage's temporary folder (captions file, hook frames) is gone after the run,
+    so its captions file is copied there first."""
+
+    def __init__(self, replay_dir: Path) -> None:
+        self.argv: list[str] = []
+        self.replay_dir = replay_dir
+        self._run = render_core.run_ffmpeg
+
+    async def __call__(self, argv: Sequence[str], **kwargs: Any) -> ProcessResult:
+        self.replay_dir.mkdir(parents=True, exist_ok=True)
+        self.argv = []
+        for arg in argv:
+            for folder in set(_STAGE_TMP.findall(arg)):
+                captions = Path(folder) / "captions.ass"
+                if captions.is_file():
+                    shutil.copyfile(captions, self.replay_dir / "captions.ass")
+                arg = arg.replace(folder, str(self.replay_dir))
+            self.argv.append(arg)
+        return await self._run(argv, **kwargs)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children: unlike wall time, hardly moved by
+    other work on the machine."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_bare(argv: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of the bare command."""
+    began, cpu = time.perf_counter(), cpu_seconds()
+    subprocess.run(argv, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+    return time.perf_counter() - began, cpu_seconds() - cpu
+
+
+async def measure(
+    scenario: Scenario, video: Path, words: list[Word], media: MediaInfo, work: Path, config: RenderConfig, repeat: int
+) -> Measured:
+    options = JobOptions(aspect=scenario.aspect, captions=scenario.captions, min_clip_seconds=3)  # type: ignore[arg-type]
+    highlight = Highlight(start=scenario.start, end=scenario.end, score=80, reason="bench", text="bench")
+    out = work / f"{scenario.name}.mp4"
+    recorder = ArgvRecorder(work / f"replay-{scenario.name}")
+    render_core.run_ffmpeg = recorder  # type: ignore[assignment]
+    try:
+        clip = await render_clip(video, highlight, words, options, media, out, config)  # warm-up, argv captured
+    finally:
+        render_core.run_ffmpeg = recorder._run
+    if not recorder.argv:
+        raise SystemExit(f"{scenario.name}: the stage ran no ffmpeg encode (stream copy?); nothing to compare")
+    bare_argv = [*recorder.argv[:1], "-nostdin", *recorder.argv[1:]]
+
+    stage_times: list[float] = []
+    bare_times: list[float] = []
+    stage_cpu: list[float] = []
+    bare_cpu: list[float] = []
+    for _ in range(repeat):
+        began, cpu = time.perf_counter(), cpu_seconds()
+        await render_clip(video, highlight, words, options, media, out, config)
+        stage_times.append(time.perf_counter() - began)
+        stage_cpu.append(cpu_seconds() - cpu)
+        wall, used = run_bare(bare_argv)
+        bare_times.append(wall)
+        bare_cpu.append(used)
+
+    assert media.width and media.height
+    look = 0.0
+    if needs_faces(media.width, media.height, options.aspect):
+        began = time.perf_counter()
+        await find_faces(video, scenario.start, scenario.end - scenario.start, (media.width, media.height), config)
+        look = time.perf_counter() - began
+    return Measured(
+        name=scenario.name,
+        framing=clip.framing,
+        stream_copied=clip.stream_copied,
+        clip_seconds=round(clip.duration_seconds, 2),
+        output=f"{clip.width}x{clip.height}",
+        stage_seconds=[round(t, 3) for t in stage_times],
+        bare_seconds=[round(t, 3) for t in bare_times],
+        stage_cpu_seconds=[round(t, 3) for t in stage_cpu],
+        bare_cpu_seconds=[round(t, 3) for t in bare_cpu],
+        look_seconds=round(look, 3),
+        bare_command=bare_argv,
+    )
+
+
+async def clips_per_minute(
+    video: Path, words: list[Word], media: MediaInfo, work: Path, config: RenderConfig, aspect: str, clips: int
+) -> dict[str, Any]:
+    length = min(15.0, (media.duration_seconds - 1.0) / clips)
+    highlights = [
+        Highlight(start=0.5 + i * length, end=0.5 + (i + 1) * length - 0.2, score=80, reason="bench", text="bench")
+        for i in range(clips)
+    ]
+    transcript = Transcript(
+        language="en",
+        duration_seconds=media.duration_seconds,
+        segments=[Segment(start=0.0, end=media.duration_seconds, text="bench", words=words)],
+    )
+    options = JobOptions(aspect=aspect, captions=True, min_clip_seconds=3, max_clips=clips)  # type: ignore[arg-type]
+    began = time.perf_counter()
+    rendered = await render_clips(
+        video, highlights, transcript, options, media, work / f"job-{aspect.replace(':', 'x')}", config
+    )
+    elapsed = time.perf_counter() - began
+    output_seconds = sum(c.duration_seconds for c in rendered)
+    return {
+        "aspect": aspect,
+        "clips": len(rendered),
+        "clip_seconds_each": round(length - 0.2, 1),
+        "framing": sorted({c.framing for c in rendered}),
+        "concurrency": config.concurrency,
+        "wall_seconds": round(elapsed, 2),
+        "clips_per_minute": round(len(rendered) / elapsed * 60, 1),
+        "output_seconds_per_second": round(output_seconds / elapsed, 2),
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--media", type=Path, default=Path("../shared/media"), help="the shared media folder")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results.json")
+    return parser.parse_args()
+
+
+async def main(args: argparse.Namespace) -> None:
+    config = RenderConfig()
+    load_before = os.getloadavg()
+
+    with tempfile.TemporaryDirectory(prefix="clipforge-bench-render-") as tmp:
+        work = Path(tmp)
+        talk = make_speech_video(work / "talk.mp4", DEMO_SENTENCES)
+        talk_media = probe_media(talk.path)
+        talk_words = spread_words(" ".join(DEMO_SENTENCES), talk_media.duration_seconds)
+        sources: dict[str, tuple[Path, MediaInfo, list[Word]]] = {"talk": (talk.path, talk_media, talk_words)}
+        head_source = args.media / HEAD_VIDEO
+        if head_source.is_file():
+            head = loop_video(head_source, work / "head.mp4", 60.0)
+            head_media = probe_media(head)
+            sources["head"] = (head, head_media, spread_words(" ".join(DEMO_SENTENCES), head_media.duration_seconds))
+        else:
+            print(f"{head_source} not found: the face-following scenario is left out")
+
+        scenarios = [
+            Scenario("face_9x16_captions", "head", "9:16", True, 5.0, 25.0),
+            Scenario("fit_9x16_captions", "talk", "9:16", True, 5.0, 25.0),
+            Scenario("original_captions", "talk", "original", True, 5.0, 25.0),
+            Scenario("original_plain", "talk", "original", False, 5.0, 25.0),
+        ]
+        measured: list[Measured] = []
+        for scenario in scenarios:
+            if scenario.source not in sources:
+                continue
+            video, media, words = sources[scenario.source]
+            result = await measure(scenario, video, words, media, work, config, args.repeat)
+            measured.append(result)
+            print(
+                f"{result.name:22s} {result.framing:4s} {result.output:>8s} {result.clip_seconds:5.1f} s  "
+                f"stage {statistics.median(result.stage_seconds):6.3f} s  bare ffmpeg "
+                f"{statistics.median(result.bare_seconds):6.3f} s  ratio {result.ratio:5.3f}  "
+                f"CPU ratio {result.cpu_ratio:5.3f}  "
+                f"(of which looking for faces {result.look_seconds:.3f} s)"
+            )
+
+        throughput = []
+        for name, aspect in (("head", "9:16"), ("talk", "9:16"), ("talk", "original")):
+            if name in sources:
+                video, media, words = sources[name]
+                entry = await clips_per_minute(video, words, media, work, config, aspect, clips=4)
+                entry["source"] = name
+                throughput.append(entry)
+                print(
+                    f"job of {entry['clips']} x {entry['clip_seconds_each']} s clips, {name} {aspect} "
+                    f"({', '.join(entry['framing'])}), concurrency {entry['concurrency']}: "
+                    f"{entry['wall_seconds']} s = {entry['clips_per_minute']} clips/min, "
+                    f"{entry['output_seconds_per_second']} s of clip per second"
+                )
+
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        # Other work on the machine slows stage and bare runs alike (they alternate), not the ratio.
+        "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+        "config": {"preset": config.video_preset, "crf": config.crf, "concurrency": config.concurrency},
+        "repeat": args.repeat,
+        "goal_ratio": 1.05,
+        "scenarios": [asdict(m) | {"ratio": round(m.ratio, 3), "cpu_ratio": round(m.cpu_ratio, 3)} for m in measured],
+        "throughput": throughput,
+    }
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
