@@ -103,6 +103,26 @@ class HighlightsReady(Event):
     highlights: list[Highlight]
 
 
+class TranscriptionChunk(Event):
+    """One part of a long sound track for any transcribe process to transcribe (parallel transcription).
+
+    Published by the transcribe stage that holds the job's ``media.ready`` (the coordinator) to
+    ``<prefix>.transcribe.chunks``. The result is written to ``result_key`` in the media store, with
+    times relative to ``start_seconds``, and recorded on the job document under ``plan_id``.
+    """
+
+    routing_key: ClassVar[str] = "transcribe.chunk"
+
+    plan_id: str = Field(description="Identifies the split; a result for another plan is ignored.")
+    index: int = Field(ge=0)
+    count: int = Field(ge=1)
+    audio_key: str = Field(description="The job's 16 kHz mono WAV in the media store.")
+    start_seconds: float = Field(ge=0.0)
+    end_seconds: float = Field(ge=0.0)
+    language: str | None = Field(default=None, description="Forced or detected once for the whole audio.")
+    result_key: str
+
+
 class ClipsReady(Event):
     routing_key: ClassVar[str] = "clips.ready"
 

@@ -6,6 +6,7 @@ clipforge.pipeline (topic)
    interactive.media.ready ────> clipforge.transcribe   batch.media.ready ────> clipforge.transcribe.batch
    ... the same for transcript.ready (analyze) and highlights.ready (render)
    *.clips.ready, *.job.failed ──> clipforge.gateway
+   *.transcribe.chunk ─────────> clipforge.transcribe.chunks  (parts of long audio, any transcribe process)
 clipforge.progress (fanout) ──> one exclusive queue per gateway replica
 clipforge.control (fanout)  ──> one exclusive queue per worker process (cancel)
 clipforge.dead (fanout)     ──> clipforge.dead   (poison messages and failed jobs' messages)
@@ -33,6 +34,7 @@ from clipforge.shared.events import (
     JobRequested,
     MediaReady,
     Priority,
+    TranscriptionChunk,
     TranscriptReady,
 )
 from clipforge.shared.models import Stage
@@ -92,6 +94,11 @@ class Topology:
     def gateway_queue(self) -> RabbitQueue:
         return self._work_queue("gateway", f"*.{GATEWAY_INPUTS[0].routing_key}")
 
+    @property
+    def transcribe_chunk_queue(self) -> RabbitQueue:
+        """Parts of long sound tracks, for every transcribe process (both priority classes)."""
+        return self._work_queue("transcribe.chunks", f"*.{TranscriptionChunk.routing_key}")
+
     def _exclusive_queue(self, kind: str) -> RabbitQueue:
         return RabbitQueue(
             f"{self.prefix}.{kind}.{uuid.uuid4().hex[:12]}",
@@ -116,6 +123,7 @@ class Topology:
             for priority in PRIORITIES
         ]
         pairs += [(self.gateway_queue, f"*.{event.routing_key}") for event in GATEWAY_INPUTS]
+        pairs.append((self.transcribe_chunk_queue, f"*.{TranscriptionChunk.routing_key}"))
         return pairs
 
     async def declare(self, broker: RabbitBroker) -> None:
