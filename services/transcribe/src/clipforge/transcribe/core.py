@@ -17,11 +17,13 @@ from clipforge.shared.errors import StageCancelled, StageError
 from clipforge.shared.models import ProgressCallback, Segment, Transcript, Word
 
 from .model import WhisperConfig, load_model, resolve_compute_type, resolve_device, resolve_model_path
+from .wav import read_wav_seconds
 
 __all__ = [
     "WhisperConfig",
     "check_language",
     "format_clock",
+    "in_order",
     "load_model",
     "resolve_compute_type",
     "resolve_device",
@@ -79,6 +81,18 @@ def _check_stop(stop: threading.Event | None) -> None:
         raise StageCancelled("transcription stopped")
 
 
+def _read_span(audio_path: Path, span: tuple[float, float], sampling_rate: int) -> np.ndarray:
+    try:
+        return read_wav_seconds(audio_path, *span, sample_rate=sampling_rate)
+    except (OSError, ValueError) as error:  # WavFormatError is a ValueError
+        log.warning("cannot read %s from %s: %s", span, audio_path, error)
+        raise StageError(
+            "audio_unreadable",
+            "The sound track extracted from the video could not be read, so nothing could be "
+            "transcribed. Try submitting the video again.",
+        ) from None
+
+
 def transcribe_blocking(
     model: WhisperModel,
     audio_path: Path,
@@ -88,12 +102,18 @@ def transcribe_blocking(
     stop: threading.Event | None = None,
     beam_size: int = 5,
     vad_filter: bool = True,
+    span: tuple[float, float] | None = None,
 ) -> Transcript:
-    """Transcribe ``audio_path`` on this thread, checking ``stop`` between segments."""
+    """Transcribe ``audio_path`` on this thread, checking ``stop`` between segments.
+
+    With ``span`` (start, end seconds; the file must be 16 kHz mono 16-bit WAV) only that part is
+    read and transcribed; the transcript's times are then relative to ``start``.
+    """
     _check_stop(stop)
     forced_language = check_language(model, language)
     on_progress(0.0, "Listening to the audio")
-    audio = _read_audio(audio_path, model.feature_extractor.sampling_rate)
+    sampling_rate = model.feature_extractor.sampling_rate
+    audio = _read_audio(audio_path, sampling_rate) if span is None else _read_span(audio_path, span, sampling_rate)
     duration = audio.shape[0] / model.feature_extractor.sampling_rate
     _check_stop(stop)
     if audio.size == 0:
@@ -120,7 +140,7 @@ def transcribe_blocking(
     finally:
         pieces.close()
     on_progress(1.0, f"Transcribed {format_clock(duration)} of {format_clock(duration)}")
-    return Transcript(language=info.language, duration_seconds=duration, segments=_in_order(segments))
+    return Transcript(language=info.language, duration_seconds=duration, segments=in_order(segments))
 
 
 def _segment(piece: WhisperSegment, duration: float) -> Segment:
@@ -146,7 +166,7 @@ def _clamp(seconds: float, duration: float) -> float:
     return round(min(max(float(seconds), 0.0), duration), 3)
 
 
-def _in_order(segments: Iterable[Segment]) -> list[Segment]:
+def in_order(segments: Iterable[Segment]) -> list[Segment]:
     """Make every start at or after the previous one and every end at or after its start.
 
     Whisper's timestamps are estimates that can overlap by a few milliseconds; captions and clip
@@ -173,10 +193,12 @@ async def transcribe(
     language: str | None = None,
     on_progress: ProgressCallback,
     stop: threading.Event | None = None,
+    span: tuple[float, float] | None = None,
 ) -> Transcript:
     """Transcribe in a worker thread so the event loop (and the broker's heartbeats) keeps running.
 
     Cancelling the awaiting task sets ``stop``, which ends the worker at the next segment.
+    ``span`` limits the work to part of a WAV file (see :func:`transcribe_blocking`).
     """
     stop = stop if stop is not None else threading.Event()
     model = await asyncio.to_thread(load_model, config)
@@ -190,6 +212,7 @@ async def transcribe(
             stop=stop,
             beam_size=config.beam_size,
             vad_filter=config.vad_filter,
+            span=span,
         )
     except asyncio.CancelledError:
         stop.set()
