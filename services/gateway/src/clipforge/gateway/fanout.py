@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -33,16 +34,20 @@ class Subscription:
     tenant_id: str
     job_id: str | None  # None: every job of the tenant
     queue: asyncio.Queue[Delivery]
-    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     positions: dict[str, int] = field(default_factory=dict)  # last seq handed to the client, per job
+    overflowed: bool = False
+    # Called once when the buffer overflows; a callback rather than a waiting task per socket.
+    on_overflow: Callable[[], object] | None = None
 
     def offer(self, delivery: Delivery) -> None:
-        if self.overflowed.is_set():
+        if self.overflowed:
             return
         try:
             self.queue.put_nowait(delivery)
         except asyncio.QueueFull:
-            self.overflowed.set()
+            self.overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow()
 
 
 class ProgressHub:

@@ -44,18 +44,21 @@ async def serve_websocket(websocket: WebSocket, stream: LiveStream, *, close_tim
 
     pump_task = asyncio.create_task(pump())
     gone_task = asyncio.create_task(client_gone())
-    overflow_task = asyncio.create_task(stream.subscription.overflowed.wait())
+    stream.subscription.on_overflow = pump_task.cancel
     try:
-        done, _ = await asyncio.wait({pump_task, gone_task, overflow_task}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({pump_task, gone_task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stream.close()
-        for task in (pump_task, gone_task, overflow_task):
-            task.cancel()
-        await asyncio.gather(pump_task, gone_task, overflow_task, return_exceptions=True)
-    if gone_task in done:
+        pump_task.cancel()
+        gone_task.cancel()
+        await asyncio.gather(pump_task, gone_task, return_exceptions=True)
+    if gone_task in done and pump_task not in done:
         return
-    if overflow_task in done:
-        await close_quietly(websocket, CLOSE_TRY_AGAIN, "client too slow; reconnect to resume", close_timeout_seconds)
+    if pump_task.cancelled():
+        if stream.subscription.overflowed:
+            await close_quietly(
+                websocket, CLOSE_TRY_AGAIN, "client too slow; reconnect to resume", close_timeout_seconds
+            )
         return
     error = pump_task.exception()
     if isinstance(error, WebSocketDisconnect | OSError):

@@ -67,18 +67,18 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             pump_task = asyncio.create_task(pump())
             gone_task = asyncio.create_task(client_gone())
-            tasks = (pump_task, gone_task, asyncio.create_task(self.stream.subscription.overflowed.wait()))
+            self.stream.subscription.on_overflow = pump_task.cancel
             try:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait((pump_task, gone_task), return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                pump_task.cancel()
+                gone_task.cancel()
+                await asyncio.gather(pump_task, gone_task, return_exceptions=True)
         finally:
             self.stream.close()
-        if gone_task in done:
+        if gone_task in done and pump_task not in done:
             return
-        if pump_task in done and not pump_task.cancelled() and pump_task.exception() is not None:
+        if not pump_task.cancelled() and pump_task.exception() is not None:
             log.error("live stream failed", exc_info=pump_task.exception())
         # Ends the response; a client that stopped reading may never take it, so do not wait forever.
         with contextlib.suppress(Exception):
