@@ -92,21 +92,35 @@ def test_queues_and_bindings_are_the_topology(document: Document) -> None:
         assert channel["x-clipforge-queue-arguments"] == dict(sorted((queue.arguments or {}).items()))
 
 
+def _channel_of(document: Document, operation: Document) -> Document:
+    return document["channels"][operation["channel"]["$ref"].rsplit("/", 1)[-1]]
+
+
 def test_each_stage_consumes_both_priority_classes_and_publishes_the_next_event(document: Document) -> None:
     operations = document["operations"]
     stages = list(Stage)
     for position, stage in enumerate(stages):
         event = STAGE_INPUT[stage].__name__
         for priority in PRIORITIES:
-            consume = operations[f"{stage.value}.consume.{priority}"]
-            assert consume["action"] == "receive"
-            channel = document["channels"][consume["channel"]["$ref"].rsplit("/", 1)[-1]]
-            assert channel["address"] == Topology().stage_queue(stage, priority).name
-            assert list(channel["messages"]) == [event]
+            address = Topology().stage_queue(stage, priority).name
+            [consume] = [o for o in operations.values() if _channel_of(document, o)["address"] == address]
+            assert consume["action"] == "receive" and list(_channel_of(document, consume)["messages"]) == [event]
         following = STAGE_INPUT[stages[position + 1]] if position + 1 < len(stages) else None
         key = following.routing_key if following else "clips.ready"
         publish = operations[f"{stage.value}.publish.{key}"]
         assert publish["action"] == "send" and publish["bindings"]["amqp"]["deliveryMode"] == 2
+
+
+def test_every_pipeline_event_is_sent_by_someone_and_reaches_a_queue(document: Document) -> None:
+    sent: set[str] = set()
+    received: set[str] = set()
+    for operation in document["operations"].values():
+        names = {message["$ref"].rsplit("/", 1)[-1] for message in operation["messages"]}
+        if _channel_of(document, operation)["address"] == Topology().dead_queue.name:
+            continue
+        (sent if operation["action"] == "send" else received).update(names)
+    events = [name for name in document["components"]["messages"] if name not in ("JobProgress", "ControlCommand")]
+    assert set(events) <= sent and set(events) <= received, (set(events) - sent, set(events) - received)
 
 
 def test_operation_messages_belong_to_their_channel(document: Document) -> None:

@@ -23,6 +23,7 @@ from faststream.rabbit import ExchangeType, RabbitExchange, RabbitQueue
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from clipforge.shared import events as events_module
 from clipforge.shared.events import (
     PRIORITIES,
     ClipsReady,
@@ -33,6 +34,7 @@ from clipforge.shared.events import (
     JobProgress,
     JobRequested,
     MediaReady,
+    TranscriptionChunk,
     TranscriptReady,
 )
 from clipforge.shared.models import (
@@ -45,16 +47,30 @@ from clipforge.shared.models import (
     SourceRef,
     Stage,
 )
-from clipforge.shared.topology import DELIVERY_LIMIT, GATEWAY_INPUTS, STAGE_INPUT, Topology
+from clipforge.shared.topology import DELIVERY_LIMIT, STAGE_INPUT, Topology
 
 Document = dict[str, Any]
 
 ASYNCAPI_VERSION = "3.0.0"
 AMQP_BINDING_VERSION = "0.3.0"
 SCHEMA_REF = "#/components/schemas/{model}"
-PIPELINE_EVENTS: tuple[type[Event], ...] = (*STAGE_INPUT.values(), *GATEWAY_INPUTS)
+
+
+def _pipeline_events() -> tuple[type[Event], ...]:
+    """Every event type of ``clipforge.shared.events`` that travels on the pipeline exchange, in definition order."""
+    found: list[type[Event]] = []
+    pending = list(Event.__subclasses__())
+    while pending:
+        event = pending.pop(0)
+        if event.__module__ == events_module.__name__ and event not in found:
+            found.append(event)
+            pending.extend(event.__subclasses__())
+    return tuple(event for event in found if event is not JobProgress)
+
+
+PIPELINE_EVENTS = _pipeline_events()
 ALL_MESSAGES: tuple[type[BaseModel], ...] = (*PIPELINE_EVENTS, JobProgress, ControlCommand)
-WORKERS: tuple[Stage, ...] = tuple(Stage)
+SERVICES: tuple[str, ...] = (*(stage.value for stage in Stage), "gateway")
 
 DESCRIPTION = """Events between the ClipForge services over RabbitMQ.
 
@@ -156,6 +172,17 @@ def _examples() -> dict[str, BaseModel]:
             message="Transcribing: 11:35 of 21:52",
             eta_seconds=24.0,
         ),
+        "TranscriptionChunk": TranscriptionChunk(
+            **_JOB,
+            plan_id="c41f0b2e",
+            index=2,
+            count=5,
+            audio_key="jobs/6742c1f0a9e4b3d2c1f0a9e4/audio.wav",
+            start_seconds=524.8,
+            end_seconds=791.2,
+            language="en",
+            result_key="jobs/6742c1f0a9e4b3d2c1f0a9e4/chunks/c41f0b2e-2.json",
+        ),
         "ControlCommand": ControlCommand(job_id=_JOB["job_id"]),
     }
 
@@ -207,6 +234,28 @@ def _queue_channel_id(queue_name: str, prefix: str) -> str:
     return "queue." + queue_name.removeprefix(prefix + ".").replace("{replica}", "replica")
 
 
+def _topic_matches(pattern: str, key: str) -> bool:
+    """AMQP topic matching: ``*`` is one word, ``#`` zero or more."""
+
+    def match(words: list[str], parts: list[str]) -> bool:
+        if not words:
+            return not parts
+        if words[0] == "#":
+            return any(match(words[1:], parts[start:]) for start in range(len(parts) + 1))
+        return bool(parts) and words[0] in ("*", parts[0]) and match(words[1:], parts[1:])
+
+    return match(pattern.split("."), key.split("."))
+
+
+def _routed(binding_key: str) -> tuple[type[Event], ...]:
+    """The pipeline events a binding delivers, whatever their priority class."""
+    return tuple(
+        event
+        for event in PIPELINE_EVENTS
+        if any(_topic_matches(binding_key, f"{priority}.{event.routing_key}") for priority in PRIORITIES)
+    )
+
+
 def _messages(*messages: type[BaseModel]) -> Document:
     return {_message_name(m): _ref("components/messages", _message_name(m)) for m in messages}
 
@@ -223,6 +272,7 @@ class _Builder:
         self.topology = topology
         self.channels: Document = {}
         self.operations: Document = {}
+        self.consumers: dict[str, list[type[Event]]] = {}
 
     def pipeline_channels(self) -> None:
         for event in PIPELINE_EVENTS:
@@ -308,6 +358,51 @@ class _Builder:
             "bindings": {"amqp": {"ack": True, "bindingVersion": AMQP_BINDING_VERSION}},
         }
 
+    def _service_of(self, queue_name: str) -> str:
+        """The service a work queue belongs to: its name after the prefix starts with the service."""
+        first = queue_name.removeprefix(self.topology.prefix + ".").split(".")[0]
+        return first if first in SERVICES else "any"
+
+    def work_queues(self) -> None:
+        """A channel and a consumer for every queue the topology binds to the pipeline exchange."""
+        bound: dict[str, tuple[RabbitQueue, list[str]]] = {}
+        for queue, key in self.topology.bindings():
+            bound.setdefault(queue.name, (queue, []))[1].append(key)
+        for name, (queue, keys) in bound.items():
+            routed = tuple(dict.fromkeys(event for key in keys for event in _routed(key)))
+            service = self._service_of(name)
+            types = ", ".join(_routing_key(event) for event in routed)
+            channel_id = self._queue_channel(
+                queue,
+                routed,
+                [(self.topology.pipeline, key) for key in keys],
+                description=f"Quorum work queue of {service}: {types}.",
+            )
+            self.consumers.setdefault(service, []).extend(routed)
+            self.receive(
+                f"{service}.consume.{channel_id.removeprefix('queue.')}",
+                channel_id,
+                routed,
+                f"{service} takes {types}; acks only once what it sends next is confirmed.",
+            )
+
+    def internal_work(self) -> None:
+        """Events no stage hands on (work a service splits off for itself): sent by the service consuming them."""
+        sent = {
+            message["$ref"].rsplit("/", 1)[-1]
+            for operation in self.operations.values()
+            if operation["action"] == "send"
+            for message in operation["messages"]
+        }
+        for event in PIPELINE_EVENTS:
+            if _message_name(event) in sent:
+                continue
+            service = next((name for name, routed in self.consumers.items() if event in routed), "any")
+            summary = (event.__doc__ or _message_name(event)).strip().splitlines()[0]
+            self.send(
+                f"{service}.publish.{_routing_key(event)}", _event_channel_id(event), event, summary, persistent=True
+            )
+
     def build(self) -> Document:
         topology = self.topology
         self.pipeline_channels()
@@ -344,24 +439,10 @@ class _Builder:
             "x-clipforge-reason",
         ]
 
-        stages = list(WORKERS)
+        self.work_queues()
+        stages = list(Stage)
         for position, stage in enumerate(stages):
-            event = STAGE_INPUT[stage]
             output = STAGE_INPUT[stages[position + 1]] if position + 1 < len(stages) else ClipsReady
-            for priority in PRIORITIES:
-                queue = topology.stage_queue(stage, priority)
-                queue_channel = self._queue_channel(
-                    queue,
-                    (event,),
-                    [(topology.pipeline, f"{priority}.{_routing_key(event)}")],
-                    description=f"{stage.value} work of the {priority} class.",
-                )
-                self.receive(
-                    f"{stage.value}.consume.{priority}",
-                    queue_channel,
-                    (event,),
-                    f"{stage.value} takes {_routing_key(event)} ({priority}); acks once its next event is confirmed.",
-                )
             self.send(
                 f"{stage.value}.publish.{_routing_key(output)}",
                 _event_channel_id(output),
@@ -401,13 +482,6 @@ class _Builder:
                 f"A failed job is retried from {stage.value}: the stored input of that stage, republished.",
                 persistent=True,
             )
-        gateway_queue = self._queue_channel(
-            topology.gateway_queue,
-            GATEWAY_INPUTS,
-            [(topology.pipeline, f"*.{_routing_key(event)}") for event in GATEWAY_INPUTS],
-            description="Job outcomes for the gateways (competing consumers): metrics and webhooks.",
-        )
-        self.receive("gateway.consume.outcomes", gateway_queue, GATEWAY_INPUTS, "Completed and failed jobs.")
         self.receive("gateway.consume.progress", progress_queue, (JobProgress,), "Fan out to live clients.")
         self.send(
             "gateway.publish.progress",
@@ -417,33 +491,13 @@ class _Builder:
             persistent=False,
         )
         self.send("gateway.publish.control", "control", ControlCommand, "A job was cancelled.", persistent=False)
+        self.internal_work()
         return self._document()
 
     def _document(self) -> Document:
         schemas = _schemas()
-        examples = _examples()
-        messages = {
-            _message_name(model): {
-                "name": _message_name(model),
-                "title": _message_name(model),
-                "summary": (model.__doc__ or _message_name(model)).strip().splitlines()[0],
-                "contentType": "application/json",
-                "payload": _ref("components/schemas", _message_name(model)),
-                **(
-                    {"correlationId": {"location": "$message.payload#/correlation_id"}}
-                    if issubclass(model, Event)
-                    else {}
-                ),
-                "bindings": {
-                    "amqp": {
-                        "messageType": getattr(model, "routing_key", "control"),
-                        "bindingVersion": AMQP_BINDING_VERSION,
-                    }
-                },
-                "examples": [{"name": "example", "payload": examples[_message_name(model)].model_dump(mode="json")}],
-            }
-            for model in ALL_MESSAGES
-        }
+        examples = {name: example.model_dump(mode="json") for name, example in _examples().items()}
+        messages = {_message_name(model): _message(model, examples.get(_message_name(model))) for model in ALL_MESSAGES}
         names = {"pipeline": self.topology.pipeline.name, "dead": self.topology.dead_exchange.name}
         names |= {"progress": self.topology.progress.name, "control": self.topology.control.name}
         return {
@@ -477,6 +531,25 @@ class _Builder:
                 },
             },
         }
+
+
+def _message(model: type[BaseModel], example: Document | None) -> Document:
+    name = _message_name(model)
+    message: Document = {
+        "name": name,
+        "title": name,
+        "summary": (model.__doc__ or name).strip().splitlines()[0],
+        "contentType": "application/json",
+        "payload": _ref("components/schemas", name),
+    }
+    if issubclass(model, Event):
+        message["correlationId"] = {"location": "$message.payload#/correlation_id"}
+    message["bindings"] = {
+        "amqp": {"messageType": getattr(model, "routing_key", "control"), "bindingVersion": AMQP_BINDING_VERSION}
+    }
+    if example is not None:
+        message["examples"] = [{"name": "example", "payload": example}]
+    return message
 
 
 def _schemas() -> Document:
