@@ -71,7 +71,10 @@ class JobOptions(BaseModel):
     max_clips: int = Field(default=5, ge=1, le=20, description="Upper bound on clips produced.")
     min_clip_seconds: float = Field(default=15.0, ge=3.0, le=600.0)
     max_clip_seconds: float = Field(default=60.0, ge=3.0, le=600.0)
-    aspect: Aspect = Field(default="original", description="Output frame shape; crops around the centre.")
+    aspect: Aspect = Field(
+        default="original",
+        description="Output frame shape: follows the main face, or a blurred-background fit when there is none.",
+    )
     captions: bool = Field(default=True, description="Burn word-level captions into the clips.")
     caption_style: CaptionStyle = Field(default="bold", description="Caption preset: font, colours, highlight.")
     language: str | None = Field(
