@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap demo up test test-unit lint compose-check
+.PHONY: bootstrap demo up test test-unit lint compose-check asyncapi
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -24,3 +24,6 @@ lint: bootstrap
 
 compose-check:
 	docker-compose -f docker-compose.yml config -q
+
+asyncapi: bootstrap  ## regenerate docs/asyncapi.json from the events and the topology
+	$(PY) -m clipforge.shared.asyncapi docs/asyncapi.json
