@@ -20,12 +20,15 @@ import pytest
 from support import body_of, get_message, new_job, publish_json, queue_depth, wait_for_job
 
 from clipforge.devstack import samples
+from clipforge.shared.errors import StageError
 from clipforge.shared.events import ControlCommand, MediaReady, TranscriptionChunk, TranscriptReady
 from clipforge.shared.jobs import JobStore
 from clipforge.shared.media import MediaStore
 from clipforge.shared.models import JobOptions, MediaInfo, Transcript
 from clipforge.shared.settings import Settings
 from clipforge.shared.topology import Topology
+from clipforge.transcribe.chunking import ChunkPlan, ChunkSpan
+from clipforge.transcribe.parallel import ChunkLedger
 from clipforge.transcribe.service import TranscribeSettings, TranscribeWorker, build_worker
 
 pytestmark = pytest.mark.integration
@@ -224,3 +227,36 @@ async def test_cancelling_the_job_stops_the_coordinator_and_the_remaining_parts(
     assert final is not None and final["status"] == "cancelled"
     assert len(final["transcribe_chunks"]["done"]) < count
     assert not MediaStore(settings.media_root).job_dir(job["_id"]).exists(), "the job's media was removed"
+
+
+async def test_the_ledger_counts_each_part_once_and_a_restart_keeps_finished_parts(store: JobStore) -> None:
+    """The job document's record of a split transcription, on the real database."""
+    job = await new_job(store)
+    ledger = ChunkLedger(store.jobs)
+    spans = (ChunkSpan(0, 0.0, 10.0), ChunkSpan(1, 10.0, 20.0), ChunkSpan(2, 20.0, 30.0))
+    plan = ChunkPlan(plan_id="plan-a", duration_seconds=30.0, spans=spans, cuts=())
+    files = {0, 1, 2}
+
+    assert await ledger.open(job["_id"], plan, result_exists=lambda index: index in files) == frozenset()
+    assert await ledger.mark_done(job["_id"], "plan-a", 1, "worker-a") is True
+    assert await ledger.mark_done(job["_id"], "plan-a", 1, "worker-b") is False, "a redelivery counts nothing"
+    assert await ledger.mark_done(job["_id"], "plan-b", 2, "worker-b") is False, "another plan's part is ignored"
+    assert await ledger.mark_done(job["_id"], "plan-a", 0, "worker-b") is True
+    await ledger.mark_failed(job["_id"], "plan-a", 2, StageError("audio_unreadable", "Cannot read it."))
+    record = (await ledger.state(job["_id"]) or {})["transcribe_chunks"]
+    assert sorted(record["done"]) == [0, 1] and record["workers"] == {"1": "worker-a", "0": "worker-b"}
+    assert record["failed"] == {"index": 2, "code": "audio_unreadable", "message": "Cannot read it."}
+
+    # A restarted coordinator with the same plan keeps parts whose result exists and clears the failure.
+    files.discard(0)
+    assert await ledger.open(job["_id"], plan, result_exists=lambda index: index in files) == frozenset({1})
+    record = (await ledger.state(job["_id"]) or {})["transcribe_chunks"]
+    assert record["done"] == [1] and record["failed"] is None
+
+    # Another plan starts afresh; an ended job takes no plan.
+    other = ChunkPlan(plan_id="plan-b", duration_seconds=30.0, spans=spans[:2], cuts=())
+    assert await ledger.open(job["_id"], other, result_exists=lambda index: True) == frozenset()
+    record = (await ledger.state(job["_id"]) or {})["transcribe_chunks"]
+    assert (record["plan"], record["count"], record["done"]) == ("plan-b", 2, [])
+    assert await store.cancel(job["_id"], "default") is not None
+    assert await ledger.open(job["_id"], plan, result_exists=lambda index: True) is None

@@ -32,10 +32,17 @@ from clipforge.shared.worker import (
     StageOutcome,
     StageWorker,
 )
-from clipforge.transcribe.chunking import ChunkPlan, chunk_count, join_transcripts, plan_chunks
+from clipforge.transcribe.chunking import (
+    VAD_FRAME_SAMPLES,
+    ChunkPlan,
+    chunk_count,
+    join_transcripts,
+    plan_chunks,
+    silero_speech_probabilities,
+)
 from clipforge.transcribe.core import WhisperConfig, check_language, load_model, transcribe
 from clipforge.transcribe.parallel import ChunkLedger, is_live_for, wait_for_chunks, worker_identity, write_atomically
-from clipforge.transcribe.wav import WavFormatError, read_wav_seconds, wav_info
+from clipforge.transcribe.wav import SAMPLE_RATE, WavFormatError, read_wav_seconds, wav_info
 
 REALTIME_FACTOR_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 # How often a process working on a part checks that its job still wants it (cancel, failure).
@@ -140,7 +147,7 @@ class TranscribeWorker(StageWorker[MediaReady]):
         self.broker.config.declarer.disconnect()
 
     async def warm_model(self) -> None:
-        await asyncio.to_thread(load_model, self.config)
+        await asyncio.to_thread(_warm_up, self.config)
 
     async def is_ready(self) -> dict[str, bool]:
         ready = await super().is_ready()
@@ -366,6 +373,21 @@ class TranscribeWorker(StageWorker[MediaReady]):
                 continue  # a database blip: the next look decides
             if not is_live_for(job, task.plan_id):
                 stop.set()
+
+
+def _warm_up(config: WhisperConfig) -> None:
+    """Load the models and run them once, so a pod's first job (or first part) is not the slow one.
+
+    The first decode allocates CTranslate2's buffers and faster-whisper loads its Silero VAD model
+    on first use; both cost seconds that a freshly scaled-up pod would otherwise add to a part.
+    """
+    model = load_model(config)
+    silero_speech_probabilities(np.zeros(VAD_FRAME_SAMPLES * 4, dtype=np.float32))
+    segments, _info = model.transcribe(
+        np.zeros(SAMPLE_RATE, dtype=np.float32), language="en", beam_size=config.beam_size, vad_filter=False
+    )
+    for _segment in segments:
+        pass
 
 
 def _detect_language(model: Any, sample: np.ndarray) -> str:
