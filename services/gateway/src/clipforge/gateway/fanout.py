@@ -101,14 +101,15 @@ class ProgressHub:
         entry = self._highest.get(job_id)
         return -1 if entry is None else entry[0]
 
-    def watched_jobs(self) -> dict[str, int]:
-        """Each job with a job stream, and the highest seq its streams are known to have or get."""
-        watched: dict[str, int] = {}
-        for job_id, subscribers in self._by_job.items():
-            known = [sub.positions[job_id] for sub in subscribers if job_id in sub.positions]
-            if known:
-                watched[job_id] = max([*known, self.highest_delivered(job_id)])
-        return watched
+    def watched_job_ids(self) -> list[str]:
+        return list(self._by_job)
+
+    def known_seq(self, job_id: str) -> int | None:
+        """The highest seq the job's streams are known to have or to get; None if none has started."""
+        positions = [sub.positions[job_id] for sub in self._by_job.get(job_id, ()) if job_id in sub.positions]
+        if not positions:
+            return None
+        return max(max(positions), self.highest_delivered(job_id))
 
     def watched_tenants(self) -> list[str]:
         return list(self._by_tenant)

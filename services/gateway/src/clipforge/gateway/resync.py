@@ -55,17 +55,20 @@ class LiveResync:
         self.hub.forget_idle(older_than_seconds=2 * self.interval + 2 * self.margin)
 
     async def _resync_jobs(self) -> None:
-        watched = self.hub.watched_jobs()
-        job_ids = list(watched)
+        job_ids = self.hub.watched_job_ids()
         suspects: dict[str, int] = {}
+        # In batches, so the event loop never stalls on many watched jobs at once.
         for start in range(0, len(job_ids), BATCH):
-            seqs = await self.store.job_seqs(job_ids[start : start + BATCH])
-            for job_id, seq in seqs.items():
-                known = max(watched[job_id], self.hub.highest_delivered(job_id))
-                if seq <= known:
+            known = {job_id: self.hub.known_seq(job_id) for job_id in job_ids[start : start + BATCH]}
+            batch = {job_id: seq for job_id, seq in known.items() if seq is not None}
+            if not batch:
+                continue
+            for job_id, seq in (await self.store.job_seqs(list(batch))).items():
+                ahead_of = max(batch[job_id], self.hub.highest_delivered(job_id))
+                if seq <= ahead_of:
                     continue
                 if job_id in self._suspects:
-                    await self._recover(job_id, known, seq)
+                    await self._recover(job_id, ahead_of, seq)
                 else:
                     suspects[job_id] = seq
         self._suspects = suspects
