@@ -322,6 +322,7 @@ def transcribe_queue_names(prefix: str) -> tuple[set[str], set[str]]:
     routing_key = STAGE_INPUT[Stage.TRANSCRIBE].routing_key
     pairs = topology.bindings()
     mine = {queue.name for queue, key in pairs if key == routing_key or key.endswith(f".{routing_key}")}
+    mine.add(topology.transcribe_chunk_queue.name)
     others = {queue.name for queue, _ in pairs} - mine
     others |= {topology.dead_queue.name, f"{prefix}.transcribe-other", f"x{prefix}.transcribe"}
     assert f"{prefix}.transcribe" in mine

@@ -137,6 +137,13 @@ class Topology:
         for queue, routing_key in self.bindings():
             declared = await broker.declare_queue(queue)
             await declared.bind(pipeline, routing_key=routing_key)
+        # FastStream's declarer keeps one queue object per queue, on the channel it was first
+        # declared on, and a subscriber consumes through that object: left as is, every
+        # subscriber would consume on this (publishing) channel, which has no prefetch limit, and
+        # one process would take every waiting message. Forgetting the queues (not the exchanges:
+        # publishing goes through the cached exchange, whose channel has on_return_raises) makes
+        # each subscriber declare its queue again (idempotent) on its own channel and prefetch.
+        broker.config.declarer._queues.clear()  # type: ignore[attr-defined]
 
 
 async def queue_depth(broker: RabbitBroker, queue: RabbitQueue) -> tuple[int, int]:

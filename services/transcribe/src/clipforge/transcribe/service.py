@@ -136,16 +136,6 @@ class TranscribeWorker(StageWorker[MediaReady]):
         assert self.store is not None, "the worker has not started"
         return ChunkLedger(self.store.jobs)
 
-    async def start_dependencies(self) -> None:
-        await super().start_dependencies()
-        # FastStream's declarer keeps one queue object per queue, on the channel it was first
-        # declared on, and a subscriber consumes through that object. Topology.declare (above)
-        # declared every queue on the publishing channel, which has no prefetch limit, so each
-        # subscriber would consume there with no limit: one process would take every waiting part
-        # (and job) at once. Forgetting those objects makes each subscriber declare its queue again
-        # (idempotent) on its own channel, with its own prefetch, when the broker starts.
-        self.broker.config.declarer.disconnect()
-
     async def warm_model(self) -> None:
         await asyncio.to_thread(_warm_up, self.config)
 
