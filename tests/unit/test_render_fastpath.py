@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
-import time
 from pathlib import Path
 
 import cv2
@@ -81,20 +79,10 @@ async def render(
     return await render_clip(keyframed, highlight, WORDS, options, media, out, CONFIG)
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its finished children: other work on the machine (a
-    parallel test run) stretches wall time but hardly this."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 async def test_cuts_on_keyframes_are_copied_bit_for_bit(keyframed: Path, media: MediaInfo, tmp_path: Path) -> None:
-    began, cpu = time.monotonic(), cpu_seconds()
+    # Speed is the benchmark's business (bench/render); here: the bytes are the source's.
     copied = await render(keyframed, media, tmp_path / "copy.mp4", 2.0, 14.0)
-    copy_seconds, copy_cpu = time.monotonic() - began, cpu_seconds() - cpu
-    began, cpu = time.monotonic(), cpu_seconds()
     encoded = await render(keyframed, media, tmp_path / "encode.mp4", 2.0, 14.0, captions=True)
-    encode_seconds, encode_cpu = time.monotonic() - began, cpu_seconds() - cpu
 
     assert copied.stream_copied and not encoded.stream_copied
     source = [p for p in video_packets(keyframed) if 2.0 - 1e-6 <= p[0] < 14.0 - 1e-6]
@@ -107,8 +95,6 @@ async def test_cuts_on_keyframes_are_copied_bit_for_bit(keyframed: Path, media: 
     assert abs(copied.duration_seconds - 12.0) < 0.1
     # The re-encoded clip's packets are new ones.
     assert not {h for _, _, h in video_packets(encoded.path)} & {h for _, _, h in source}
-    assert copy_cpu * 4 < encode_cpu, f"CPU: copy {copy_cpu:.2f} s, encode {encode_cpu:.2f} s"
-    assert copy_seconds < encode_seconds, f"wall: copy {copy_seconds:.2f} s, encode {encode_seconds:.2f} s"
 
     # The copy still gets its thumbnail and subtitle files.
     assert copied.thumbnail_path.read_bytes()[:3] == b"\xff\xd8\xff"
