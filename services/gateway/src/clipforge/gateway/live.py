@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ def _stored(doc: dict[str, Any]) -> Delivery:
     return Delivery(JobProgress.model_validate(doc["event"]))
 
 
-class LiveStream:
+class LiveStream(ABC):
     def __init__(self, hub: ProgressHub, store: JobStore, *, tenant_id: str, replay_limit: int) -> None:
         self.hub = hub
         self.store = store
@@ -72,9 +73,13 @@ class LiveStream:
         except TimeoutError:
             return None
 
+    @abstractmethod
+    async def open(self) -> bool:
+        """Subscribe (before anything is read); False when there is nothing to stream."""
+
+    @abstractmethod
     def messages(self, idle_seconds: float | None = None) -> AsyncIterator[Outgoing | None]:
         """Messages in order; ``None`` after ``idle_seconds`` without one (for heartbeats)."""
-        raise NotImplementedError
 
 
 class JobStream(LiveStream):
