@@ -17,7 +17,7 @@ import aio_pika
 import httpx
 import pytest
 import pytest_asyncio
-from support import body_of, get_message, new_job
+from support import body_of, get_message, new_job, serve_gateway
 
 from clipforge.gateway.keys import KeyStore
 from clipforge.shared.jobs import JobStore
@@ -46,10 +46,11 @@ async def create(client: httpx.AsyncClient, **body: Any) -> str:
     return str(response.json()["id"])
 
 
-async def test_missing_bad_and_revoked_keys_are_401(gateway: str, store: JobStore) -> None:
+async def test_missing_bad_and_revoked_keys_are_401(settings: Settings, store: JobStore) -> None:
     keys = KeyStore(store.db)
     issued = await keys.create("default", "soon revoked")
-    async with httpx.AsyncClient(base_url=gateway) as http:
+    # Without the per-replica key cache a revocation is seen by the very next request.
+    async with serve_gateway(settings, api_key_cache_seconds=0) as gateway, httpx.AsyncClient(base_url=gateway) as http:
         missing = await http.get("/v1/jobs")
         bad = await http.get("/v1/jobs", headers={"Authorization": "Bearer cf_0123456789ab_notthesecretatall"})
         good = await http.get("/v1/jobs", headers={"Authorization": f"Bearer {issued.api_key}"})
@@ -60,6 +61,47 @@ async def test_missing_bad_and_revoked_keys_are_401(gateway: str, store: JobStor
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         assert response.json()["code"] == "unauthorized"
+
+
+async def test_verified_keys_are_cached_until_the_ttl_then_revocation_holds(store: JobStore) -> None:
+    now = [1000.0]
+    keys = KeyStore(store.db, cache_seconds=10, clock=lambda: now[0])
+    issued = await keys.create("default", "cached")
+    assert await keys.tenant_for(issued.api_key) == "default"
+    assert await keys.revoke(issued.key_id)
+    now[0] += 9.0
+    assert await keys.tenant_for(issued.api_key) == "default"  # still within the replica's TTL
+    now[0] += 1.0
+    assert await keys.tenant_for(issued.api_key) is None
+    wrong_secret = issued.api_key[:-4] + ("AAAA" if not issued.api_key.endswith("AAAA") else "BBBB")
+    assert await keys.tenant_for(wrong_secret) is None
+
+
+async def test_cache_never_remembers_bad_keys_and_stays_bounded(store: JobStore) -> None:
+    keys = KeyStore(store.db, cache_seconds=60, cache_size=2)
+    issued = [await keys.create("default", f"k{n}") for n in range(3)]
+    assert await keys.tenant_for("cf_0123456789ab_notthesecretatall") is None
+    for key in issued:
+        assert await keys.tenant_for(key.api_key) == "default"
+    assert len(keys.cache._entries) == 2
+
+
+async def test_a_revoked_key_is_refused_by_a_caching_gateway_within_its_ttl(
+    settings: Settings, store: JobStore
+) -> None:
+    keys = KeyStore(store.db)
+    issued = await keys.create("default", "revoked while cached")
+    headers = {"Authorization": f"Bearer {issued.api_key}"}
+    async with serve_gateway(settings, api_key_cache_seconds=1) as gateway, httpx.AsyncClient(base_url=gateway) as http:
+        assert (await http.get("/v1/jobs", headers=headers)).status_code == 200
+        assert await keys.revoke(issued.key_id)
+        statuses = []
+        for _ in range(40):  # the TTL is 1 s; 4 s of polling leaves room for a loaded machine
+            statuses.append((await http.get("/v1/jobs", headers=headers)).status_code)
+            if statuses[-1] == 401:
+                break
+            await asyncio.sleep(0.1)
+    assert statuses[-1] == 401, statuses
 
 
 async def test_keys_are_stored_hashed(store: JobStore) -> None:

@@ -57,7 +57,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         state.mongo = connect(settings.mongo_url, settings.database_timeout_ms)
         database = state.mongo[settings.mongo_database]
         state.store = JobStore(database, events_ttl_seconds=settings.job_events_ttl_seconds)
-        state.keys = KeyStore(database)
+        state.keys = KeyStore(database, cache_seconds=settings.api_key_cache_seconds)
         await state.store.ensure_indexes()
         await state.keys.ensure_indexes()
         state.emitter = ProgressEmitter(broker, state.store, topology)

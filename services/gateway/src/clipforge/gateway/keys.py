@@ -3,6 +3,11 @@
 A key reads ``cf_<key_id>_<secret>``. The key id is stored in the clear so a lookup is one
 indexed read; the secret (256 random bits) is stored as its SHA-256 digest and compared in
 constant time. A slow password hash adds nothing for secrets of that entropy.
+
+Verified keys are remembered per replica for ``cache_seconds`` (an LRU bounded by
+``cache_size``), so a busy client costs one key read per interval instead of one per request.
+The price is bounded staleness: a revoked key keeps working on a replica that verified it for
+at most ``cache_seconds``. Unknown or bad keys are never cached, so a new key works at once.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,9 +41,46 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+class VerifiedKeyCache:
+    """Tenants of recently verified keys, by the digest of the whole key, expiring after a TTL."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def get(self, key_digest: str) -> str | None:
+        entry = self._entries.get(key_digest)
+        if entry is None:
+            return None
+        tenant, expires_at = entry
+        if self.clock() >= expires_at:
+            del self._entries[key_digest]
+            return None
+        self._entries.move_to_end(key_digest)
+        return tenant
+
+    def put(self, key_digest: str, tenant: str) -> None:
+        if self.ttl_seconds <= 0:
+            return
+        self._entries[key_digest] = (tenant, self.clock() + self.ttl_seconds)
+        self._entries.move_to_end(key_digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
 class KeyStore:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        *,
+        cache_seconds: float = 0.0,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.keys = database["api_keys"]
+        self.cache = VerifiedKeyCache(cache_seconds, cache_size, clock)
 
     async def ensure_indexes(self) -> None:
         await self.keys.create_index("tenant_id")
@@ -72,7 +117,13 @@ class KeyStore:
         match = KEY_PATTERN.fullmatch(api_key.strip())
         if match is None:
             return None
+        key_digest = _digest(match[0])
+        cached = self.cache.get(key_digest)
+        if cached is not None:
+            return cached
         record = await self.keys.find_one({"_id": match["key_id"], "revoked_at": None})
         if record is None or not hmac.compare_digest(record["digest"], _digest(match["secret"])):
             return None
-        return str(record["tenant_id"])
+        tenant = str(record["tenant_id"])
+        self.cache.put(key_digest, tenant)
+        return tenant

@@ -25,6 +25,11 @@ class GatewaySettings(Settings):
     live_close_timeout_seconds: float = Field(
         default=5.0, gt=0, description="How long a too-slow client gets to take its close frame."
     )
+    api_key_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a replica trusts a key it verified; a revoked key stops working within it (0: off).",
+    )
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     max_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="Largest upload accepted (413 above).")
 
