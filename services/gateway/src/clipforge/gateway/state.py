@@ -36,11 +36,13 @@ class GatewayState:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def get_state(connection: HTTPConnection) -> GatewayState:
+# The dependencies are ``async def`` although they never await: FastAPI runs a plain ``def``
+# dependency in its thread pool, a thread hop per request for a dictionary lookup.
+async def get_state(connection: HTTPConnection) -> GatewayState:
     return connection.app.state.gateway  # type: ignore[no-any-return]
 
 
-def get_store(state: Annotated[GatewayState, Depends(get_state)]) -> JobStore:
+async def get_store(state: Annotated[GatewayState, Depends(get_state)]) -> JobStore:
     if state.store is None:
         raise Problem(503, "starting", "Service starting", "The gateway is still starting; retry shortly.")
     return state.store

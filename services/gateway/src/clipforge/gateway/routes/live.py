@@ -79,7 +79,7 @@ async def _serve(websocket: WebSocket, state: GatewayState, stream: LiveStream) 
 @router.websocket("/v1/jobs/{job_id}/events")
 async def job_events_socket(websocket: WebSocket, job_id: str) -> None:
     """A snapshot (or, with ``after_seq``, what was missed), then every event; closes 1000 at the end."""
-    state = get_state(websocket)
+    state = await get_state(websocket)
     tenant = await _websocket_tenant(websocket, state)
     if tenant is None:
         return
@@ -102,7 +102,7 @@ async def job_events_socket(websocket: WebSocket, job_id: str) -> None:
 @router.websocket("/v1/events")
 async def tenant_events_socket(websocket: WebSocket) -> None:
     """Every job of the caller's tenant: a snapshot of unfinished jobs (or a resume), then live events."""
-    state = get_state(websocket)
+    state = await get_state(websocket)
     tenant = await _websocket_tenant(websocket, state)
     if tenant is None:
         return
