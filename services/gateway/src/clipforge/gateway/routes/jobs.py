@@ -56,7 +56,7 @@ async def publish_or_fail(state: GatewayState, event: Event) -> None:
         await publish_event(state.broker, state.topology, event, state.settings.publish_timeout_seconds)
     except Exception as exc:
         log.exception("could not queue job %s", event.job_id)
-        await state.store.fail_job(
+        failed = await state.store.fail_job(
             event.job_id,
             JobError(
                 stage="queued",
@@ -64,6 +64,9 @@ async def publish_or_fail(state: GatewayState, event: Event) -> None:
                 message="The job could not be queued because the message broker is unavailable. Please retry.",
             ),
         )
+        if failed is not None and state.emitter is not None:
+            # Logged to job_events even though the live fan-out is down too: a stream resumes from it.
+            await state.emitter.emit(failed)
         raise Problem(
             503,
             "queue_unavailable",
