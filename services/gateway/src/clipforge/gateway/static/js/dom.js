@@ -1,5 +1,5 @@
-// Building the page without innerHTML: every string becomes a text node, so titles, transcripts
-// and error messages from the API can never be read as markup.
+// The page is built from elements and text nodes only: every string becomes a text node, so
+// titles, transcripts and error messages from the API can never be read as markup.
 
 const PROPERTIES = new Set(['value', 'checked', 'disabled', 'hidden', 'selected', 'indeterminate', 'muted']);
 

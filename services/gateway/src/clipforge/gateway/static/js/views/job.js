@@ -303,11 +303,6 @@ export function jobView({ store, id, navigate }) {
     replace(badgeSlot, statusBadge(current.status));
     replace(stepperSlot, stepper(stageStates(view, current)));
     const actions = [];
-    if (current.status === 'failed') {
-      const button = h('button', { class: 'btn btn-primary', type: 'button', dataset: { action: 'retry' } }, icon('retry'), 'Retry');
-      button.addEventListener('click', () => retry(button));
-      actions.push(button);
-    }
     if (!isTerminal(current.status)) {
       actions.push(h('button', { class: 'btn btn-secondary', type: 'button', onclick: cancel }, icon('stop'), 'Cancel'));
     }
@@ -361,7 +356,7 @@ export function jobView({ store, id, navigate }) {
       { class: 'clips-section', 'aria-labelledby': 'clips-title' },
       h('div', { class: 'section-header' }, h('h2', { id: 'clips-title', class: 'section-title' }, `${clips.length} ${clips.length === 1 ? 'clip' : 'clips'}`), h('p', { class: 'section-hint' }, 'Best first. Play one to follow along in the transcript.')),
       clips.length
-        ? h('div', { class: 'clip-grid' }, clips.map((clip) => clipCard(view, clip, player)))
+        ? h('div', { class: ['clip-grid', clips[0].height > clips[0].width && 'is-portrait'] }, clips.map((clip) => clipCard(view, clip, player)))
         : emptyState({ glyph: 'film', title: 'No clips', text: 'No moment in this video stood out as a highlight.' }),
     );
   }
@@ -465,7 +460,19 @@ export function jobView({ store, id, navigate }) {
       ),
       stepperSlot,
       progressSlot,
-      h('div', { class: 'job-columns' }, h('div', { class: 'job-main' }, clipsSection() ?? (view.status === 'completed' ? null : previewSection())), h('div', { class: 'job-side' }, transcriptSection(), detailsSection())),
+      columns(),
+    );
+  }
+
+  function columns() {
+    const mainContent = clipsSection() ?? previewSection();
+    // A job that ended without a transcript has nothing to show there.
+    const transcript = view.transcript || !isTerminal(view.status) ? transcriptSection() : null;
+    return h(
+      'div',
+      { class: ['job-columns', !mainContent && 'is-single'] },
+      mainContent ? h('div', { class: 'job-main' }, mainContent) : null,
+      h('div', { class: 'job-side' }, transcript, detailsSection()),
     );
   }
 
