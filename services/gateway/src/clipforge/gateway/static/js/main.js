@@ -47,6 +47,7 @@ live.addEventListener('unauthorized', () => api.onUnauthorized());
 function updateKeyButton() {
   const hasKey = Boolean(apiKey.get());
   keyButton.hidden = !hasKey;
+  connection.hidden = !hasKey;
   replace(keyButton, icon('key'), h('span', { class: 'key-label' }, hasKey ? apiKey.masked() : 'API key'));
   keyButton.setAttribute('aria-label', hasKey ? `Change API key (${apiKey.masked()})` : 'API key');
 }
