@@ -115,13 +115,6 @@ export class JobStore extends EventTarget {
     }
   }
 
-  /** A job created in this tab: shown at once, before its first event arrives. */
-  add(view) {
-    this.merge(summaryOf(view));
-    this.listed.add(view.id);
-    this.emitList();
-  }
-
   remove(id) {
     this.jobs.delete(id);
     this.listed.delete(id);

@@ -43,7 +43,8 @@ function jobRow(job, onRetry) {
     if (current.status === 'completed') parts.push(`${current.clip_count} ${current.clip_count === 1 ? 'clip' : 'clips'}`);
     meta.textContent = parts.filter(Boolean).join(' · ');
     if (current.status === 'failed' && current.error) {
-      message.textContent = `${humanize(current.error.code)}: ${current.error.message}`;
+      const reason = humanize(current.error.code);
+      message.textContent = `${reason.charAt(0).toUpperCase()}${reason.slice(1)}: ${current.error.message}`;
     } else if (!isTerminal(current.status) && current.eta) {
       message.textContent = `${current.message || ''} · ${eta(current.eta)}`;
     } else {
