@@ -241,6 +241,28 @@ def test_failed_job_shows_its_reason_and_retry_completes_it(
     assert job["status"] == "completed" and job["retries"] == 1 and job["error"] is None
 
 
+DROP_A_FILE = """() => {
+  const data = new DataTransfer();
+  data.items.add(new File(['meeting notes, not a video'], 'notes.mp4', { type: 'video/mp4' }));
+  const card = document.querySelector('form.submit-card');
+  for (const type of ['dragenter', 'dragover', 'drop']) {
+    card.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+  }
+}"""
+
+
+def test_a_dropped_file_that_is_not_a_video_shows_the_gateways_reason(watched: Watched, stack: LocalStack) -> None:
+    page = watched.page
+    sign_in(page, stack)
+    page.evaluate(DROP_A_FILE)
+    expect(page.get_by_role("tab", name="Upload a file")).to_have_attribute("aria-selected", "true")
+    expect(page.locator(".chosen-name")).to_have_text("notes.mp4")
+    page.get_by_role("button", name="Create clips").click()
+    problem = page.locator(".form-error")
+    expect(problem).to_contain_text("Not a video")
+    expect(problem).to_contain_text("not a video or audio file")
+    expect(page.locator(".job-title", has_text="notes.mp4")).to_have_count(0)
+
 def test_live_progress_catches_up_after_the_gateway_restarts(
     watched: Watched, stack: LocalStack, media_server: StaticServer, speech_video: SampleVideo
 ) -> None:
