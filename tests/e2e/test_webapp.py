@@ -38,6 +38,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 JOB_TIMEOUT_MS = 300_000
 STEP_TIMEOUT_MS = 60_000
 OPTIONS = {"max_clips": "2", "min_clip_seconds": "5", "max_clip_seconds": "20"}
+# Every wait is generous: other test runs share this machine's two cores.
+expect.set_options(timeout=STEP_TIMEOUT_MS)
 
 # Records every value the jobs' progress bars show, from before the job exists until the end.
 RECORD_PROGRESS = """() => {
