@@ -22,9 +22,9 @@ export const STATUS_LABELS = {
 
 export const isTerminal = (status) => TERMINAL_STATUSES.includes(status);
 
-/** 75 -> "1:15", 3725 -> "1:02:05" */
+/** 75.9 -> "1:15", 3725 -> "1:02:05" (whole seconds elapsed, as players show them) */
 export function clock(seconds) {
-  const total = Math.max(0, Math.round(Number(seconds) || 0));
+  const total = Math.max(0, Math.floor(Number(seconds) || 0));
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
   const s = String(total % 60).padStart(2, '0');
