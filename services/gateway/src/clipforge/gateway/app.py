@@ -1,4 +1,4 @@
-"""The gateway: REST API under /v1, live progress, health and metrics.
+"""The gateway: REST API under /v1, live progress, health and metrics, and the web app at /.
 
 The FastStream broker is started and stopped in FastAPI's lifespan (the FastStream FastAPI
 plugin is deprecated). Each replica consumes live progress through its own exclusive queue.
@@ -25,6 +25,7 @@ from clipforge.gateway.routes import health, jobs, live, results, uploads
 from clipforge.gateway.routes import webhooks as webhook_routes
 from clipforge.gateway.settings import GatewaySettings
 from clipforge.gateway.state import GatewayState
+from clipforge.gateway.webapp import install_webapp
 from clipforge.shared.jobs import JobStore, connect
 from clipforge.shared.media import MediaStore
 from clipforge.shared.progress import ProgressEmitter
@@ -90,4 +91,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         for name in ("router", "stats_router"):
             if hasattr(module, name):
                 app.include_router(getattr(module, name))
+    install_webapp(app)
     return app

@@ -26,7 +26,7 @@ def run_up(state_dir: Path) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stack.start()
-    print(f"ClipForge is up: gateway {stack.gateway_url} (API docs at {stack.gateway_url}/docs)")
+    print(f"ClipForge is up: web app {stack.gateway_url}/ (API docs at {stack.gateway_url}/docs)")
     print(f"MongoDB {stack.resolved_mongo_url}; media and logs under {state_dir}/; Ctrl-C stops everything.")
     print(f"Development API key (also in {stack.api_key_path}):\n  {stack.api_key}")
     try:
