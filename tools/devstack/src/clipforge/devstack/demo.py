@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from clipforge.devstack.client import Message, follow_job, get_job, submit_job
+from clipforge.api.models import JobSnapshotMessage, ProgressMessage
+from clipforge.client import ClipForge
 from clipforge.devstack.httpserve import StaticServer
 from clipforge.devstack.samples import make_speech_video
 from clipforge.devstack.stack import LocalStack
@@ -24,16 +25,15 @@ def _gateway_running(url: str) -> bool:
         return False
 
 
-def _print_progress(message: Message) -> None:
-    if message["type"] == "snapshot":
-        job = message["job"]
-        print(f"job {job['id']}: {job['status']}")
+def _print_progress(message: JobSnapshotMessage | ProgressMessage) -> None:
+    if isinstance(message, JobSnapshotMessage):
+        print(f"job {message.job.id}: {message.job.status}")
         return
     bar_width = 30
-    filled = int(bar_width * message["percent"] / 100)
-    eta = f" ~{message['eta_seconds']:.0f}s left in stage" if message.get("eta_seconds") else ""
+    filled = int(bar_width * message.percent / 100)
+    eta = f" ~{message.eta_seconds:.0f}s left in stage" if message.eta_seconds else ""
     bar = "#" * filled + "." * (bar_width - filled)
-    line = f"[{bar}] {message['percent']:5.1f}% {message['stage']:<11} {message['message']}{eta}"
+    line = f"[{bar}] {message.percent:5.1f}% {message.stage:<11} {message.message}{eta}"
     print(line[:150], flush=True)
 
 
@@ -57,25 +57,25 @@ def run_demo(state_dir: Path) -> int:
         assert stack.api_key is not None
         api_key = stack.api_key
     try:
-        with StaticServer(sample.parent) as files:
-            job_id = submit_job(gateway, api_key, f"{files.base_url}/{sample.name}", DEMO_OPTIONS)
+        with StaticServer(sample.parent) as files, ClipForge(gateway, api_key) as clipforge:
+            created = clipforge.create_job(f"{files.base_url}/{sample.name}", options=DEMO_OPTIONS)
             print(f"submitted {files.base_url}/{sample.name}")
-            follow_job(gateway, api_key, job_id, _print_progress)
-        job = get_job(gateway, api_key, job_id)
-        if job["status"] != "completed":
-            error = job.get("error") or {}
-            print(f"job {job_id} {job['status']}: {error.get('code')}: {error.get('message')}", file=sys.stderr)
+            job = clipforge.wait(created.id, on_message=_print_progress)
+        if job.status != "completed":
+            error = job.error
+            reason = f"{error.code}: {error.message}" if error else "no reason given"
+            print(f"job {job.id} {job.status}: {reason}", file=sys.stderr)
             return 1
-        timings = ", ".join(f"{name} {stage['duration_seconds']:.1f} s" for name, stage in job["stages"].items())
-        print(f"\njob {job_id} completed; transcript: {job['transcript']['word_count']} words")
-        print(f"source {job['media']['duration_seconds']:.0f} s of video; stage times: {timings}")
-        for clip in job["clips"]:
-            path = stack.media_root / "jobs" / job_id / "clips" / f"clip-{clip['index']:02d}.mp4"
-            print(
-                f"  clip {clip['index']}: score {clip['score']:.0f}, {clip['duration_seconds']:.1f} s, {clip['reason']}"
-            )
+        timings = ", ".join(f"{name} {stage.duration_seconds or 0:.1f} s" for name, stage in job.stages.items())
+        words = job.transcript.word_count if job.transcript else 0
+        print(f"\njob {job.id} completed; transcript: {words} words")
+        if job.media is not None:
+            print(f"source {job.media.duration_seconds:.0f} s of video; stage times: {timings}")
+        for clip in job.clips:
+            path = stack.media_root / "jobs" / job.id / "clips" / f"clip-{clip.index:02d}.mp4"
+            print(f"  clip {clip.index}: score {clip.score:.0f}, {clip.duration_seconds:.1f} s, {clip.reason}")
             print(f"     file: {path}")
-            print(f"     url:  {gateway}{clip['url']}")
+            print(f"     url:  {gateway}{clip.url}")
         return 0
     finally:
         if not reuse:
