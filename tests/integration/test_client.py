@@ -6,17 +6,14 @@ the way the workers do it (``Driver``: job store writes and progress events)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
-from support import Driver, TcpProxy, until
+from support import Driver, TcpProxy, run_stages, store_results, until
 
-from clipforge.api.models import JobSnapshotMessage, ProgressMessage, Segment, Transcript, Word
+from clipforge.api.models import JobSnapshotMessage, ProgressMessage
 from clipforge.client import APIError, AsyncClipForge, ClipForge, ConnectionFailed
 from clipforge.devstack.samples import SampleVideo
 from clipforge.gateway.keys import KeyStore
@@ -37,57 +34,6 @@ async def clipforge(gateway: str, api_key: str) -> AsyncIterator[AsyncClipForge]
 
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
-
-
-def store_results(settings: Settings, job_id: str, video: SampleVideo) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Write a transcript and one clip (mp4, thumbnail, captions) into the media store as the
-    stages do; returns the transcribe and render records for the job document."""
-    root = Path(settings.media_root)
-    clips = root / "jobs" / job_id / "clips"
-    clips.mkdir(parents=True)
-    shutil.copyfile(video.path, clips / "clip-01.mp4")
-    thumbnail = ["ffmpeg", "-v", "error", "-y", "-ss", "1", "-i", str(video.path), "-frames:v", "1"]
-    subprocess.run([*thumbnail, str(clips / "clip-01.jpg")], check=True)
-    (clips / "clip-01.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nWelcome\n")
-    (clips / "clip-01.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nWelcome\n")
-    transcript = Transcript(
-        language="en",
-        duration_seconds=video.duration_seconds,
-        segments=[Segment(start=0.0, end=1.0, text="Welcome.", words=[Word(start=0.0, end=0.8, text="Welcome.")])],
-    )
-    (root / "jobs" / job_id / "transcript.json").write_text(transcript.model_dump_json())
-    key = f"jobs/{job_id}/clips/clip-01"
-    clip = {
-        "index": 1,
-        "start": 0.0,
-        "end": video.duration_seconds,
-        "duration_seconds": video.duration_seconds,
-        "score": 80.0,
-        "reason": "a complete thought",
-        "text": "Welcome.",
-        "title": "Welcome",
-        "media_key": f"{key}.mp4",
-        "thumbnail_key": f"{key}.jpg",
-        "srt_key": f"{key}.srt",
-        "vtt_key": f"{key}.vtt",
-        "size_bytes": video.path.stat().st_size,
-        "width": 320,
-        "height": 240,
-    }
-    summary = {"key": f"jobs/{job_id}/transcript.json", "language": "en", "duration_seconds": 1.0}
-    summary |= {"segment_count": 1, "word_count": 1, "preview": "Welcome."}
-    return {"transcript": summary}, {"clips": [clip]}
-
-
-async def run_stages(
-    driver: Driver, job_id: str, records: dict[Stage, dict[str, Any]] | None = None, steps: int = 2
-) -> None:
-    records = records or {}
-    for stage in Stage:
-        await driver.claim(job_id, stage)
-        for step in range(1, steps + 1):
-            await driver.progress(job_id, stage, step / (steps + 1), f"{stage.value} {step}", eta=3.0)
-        await driver.complete(job_id, stage, final=stage is Stage.RENDER, record=records.get(stage))
 
 
 async def test_create_get_list_iterate_cancel_retry_and_delete(
