@@ -58,13 +58,13 @@ def emit_json(value: BaseModel | list[Any] | dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def fail(code: Exit, message: str, *, as_json: bool, **fields: Any) -> typer.Exit:
+def fail(exit_code: Exit, message: str, /, *, as_json: bool, **fields: Any) -> typer.Exit:
     """Report an error on standard error (a JSON object with ``--json``) and return the Exit to raise."""
     if as_json:
         sys.stderr.write(json.dumps({"error": {"message": message, **fields}}) + "\n")
     else:
         stderr.print(f"[red]error:[/red] {message}")
-    return typer.Exit(int(code))
+    return typer.Exit(int(exit_code))
 
 
 def exit_for_status(status: JobStatus) -> Exit:

@@ -22,7 +22,11 @@ def _status(status: JobStatus) -> str:
 
 
 def print_jobs(page: JobList) -> None:
-    table = Table("id", "status", "progress", "clips", "created", "source", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
+    table.add_column("id", no_wrap=True, min_width=24)
+    for name in ("status", "progress", "clips", "created"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("source", overflow="fold")
     for job in page.items:
         status = _status(job.status) + (f" ({job.error.code})" if job.error else "")
         created = job.created_at.strftime("%Y-%m-%d %H:%M:%S")
