@@ -83,7 +83,15 @@ async def serve_gateway(settings: Settings, **overrides: Any) -> AsyncIterator[s
     """A gateway served by uvicorn on a free loopback port, in this event loop; yields its URL."""
     port = free_port()
     gateway_settings = GatewaySettings(**{**settings.model_dump(), "http_port": port, **overrides})
-    config = uvicorn.Config(create_app(gateway_settings), host="127.0.0.1", port=port, log_level="warning")
+    async with serve_asgi(create_app(gateway_settings), port) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serve_asgi(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """Any ASGI app served by uvicorn on loopback, in this event loop; yields its base URL."""
+    port = port or free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -3,7 +3,6 @@ caller's bearer key, and stdio in a subprocess) against the real gateway, Rabbit
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -13,12 +12,10 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from support import Driver, run_stages, store_results
+from support import Driver, run_stages, serve_asgi, store_results
 
-from clipforge.devstack.ports import free_port
 from clipforge.devstack.samples import SampleVideo
 from clipforge.gateway.keys import KeyStore
 from clipforge.mcp.server import build_server
@@ -90,19 +87,8 @@ async def test_a_per_call_api_key_acts_for_its_own_tenant(gateway: str, api_key:
 @pytest.fixture
 async def mcp_http(gateway: str) -> AsyncIterator[str]:
     """The MCP server on streamable HTTP with no key of its own: each caller's bearer key is used."""
-    port = free_port()
-    app = build_server(gateway, api_key=None).streamable_http_app()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_asgi(build_server(gateway, api_key=None).streamable_http_app()) as url:
+        yield f"{url}/mcp"
 
 
 async def test_streamable_http_forwards_the_callers_bearer_key(mcp_http: str, store: JobStore) -> None:
