@@ -40,7 +40,8 @@ EXIT_CODES_HELP = (
 )
 
 stderr = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False, soft_wrap=True)
+# Tables are not squeezed to 80 columns when the output goes to a file or a pipe.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def emit_json(value: BaseModel | list[Any] | dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ def print_jobs(page: JobList) -> None:
     table.add_column("id", no_wrap=True, min_width=24)
     for name in ("status", "progress", "clips", "created"):
         table.add_column(name, no_wrap=True)
-    table.add_column("source", overflow="fold")
+    table.add_column("source", no_wrap=True, overflow="ellipsis")
     for job in page.items:
         status = _status(job.status) + (f" ({job.error.code})" if job.error else "")
         created = job.created_at.strftime("%Y-%m-%d %H:%M:%S")
@@ -51,7 +51,7 @@ def print_job(job: JobView) -> None:
 
 
 def print_clips(clips: list[ClipView], *, base: Path | None = None) -> None:
-    table = Table("clip", "score", "seconds", "title", "file", box=None, pad_edge=False)
+    table = Table("clip", "score", "seconds", "title", "file" if base is not None else "url", box=None, pad_edge=False)
     for clip in clips:
         location = str(base / clip.url) if base is not None else clip.url
         table.add_row(str(clip.index), f"{clip.score:.0f}", f"{clip.duration_seconds:.1f}", clip.title, location)
