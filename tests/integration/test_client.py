@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from support import Driver, TcpProxy, run_stages, store_results, until
 
-from clipforge.api.models import JobSnapshotMessage, ProgressMessage
+from clipforge.api.models import JobSnapshotMessage, ProgressMessage, TenantSnapshotMessage
 from clipforge.client import APIError, AsyncClipForge, ClipForge, ConnectionFailed
 from clipforge.devstack.samples import SampleVideo
 from clipforge.gateway.keys import KeyStore
@@ -175,6 +175,42 @@ async def test_events_resume_after_a_dropped_connection_without_gaps_or_duplicat
     assert len(progress) == 2 + 3 + 2 * 3 and seen[-1].status == "completed"  # type: ignore[union-attr]
     assert proxy.websocket_attempts >= 2, "the client reconnected"
     assert sum(isinstance(m, JobSnapshotMessage) for m in seen) == 1, "resumed by seq, not restarted"
+
+
+async def test_tenant_events_follow_every_job_and_resume_by_cursor_after_a_drop(
+    gateway: str, api_key: str, driver: Driver
+) -> None:
+    async with TcpProxy(port_of(gateway)) as proxy, AsyncClipForge(proxy.url, api_key) as clipforge:
+        seen: list[TenantSnapshotMessage | ProgressMessage] = []
+
+        async def follow() -> None:
+            async for message in clipforge.tenant_events():
+                seen.append(message)
+
+        following = asyncio.create_task(follow())
+        try:
+            await until(lambda: bool(seen), what="the snapshot")
+            jobs = [(await clipforge.create(NOWHERE)).id for _ in range(2)]
+            emitted: list[tuple[str, int]] = []
+            for job_id in jobs:
+                emitted.append((job_id, await driver.claim(job_id, Stage.INGEST)))
+            await until(lambda: len(seen) == 1 + len(emitted), what="the first events")
+
+            proxy.cut()
+            for step in (0.3, 0.6):
+                for job_id in jobs:
+                    emitted.append((job_id, await driver.progress(job_id, Stage.INGEST, step)))
+            await until(lambda: len(seen) >= 1 + len(emitted), what="the events sent while it was away")
+            await asyncio.sleep(0.5)  # anything repeated would arrive now
+        finally:
+            following.cancel()
+            await asyncio.gather(following, return_exceptions=True)
+
+    assert isinstance(seen[0], TenantSnapshotMessage) and seen[0].jobs == []
+    received = [(m.job_id, m.seq) for m in seen[1:] if isinstance(m, ProgressMessage)]
+    assert len(seen) == 1 + len(emitted) and sorted(received) == sorted(emitted), "each event once"
+    assert all(m.cursor for m in seen[1:] if isinstance(m, ProgressMessage))
+    assert proxy.websocket_attempts >= 2, "the client reconnected"
 
 
 async def test_wait_polls_when_websockets_do_not_get_through(gateway: str, api_key: str, driver: Driver) -> None:

@@ -28,6 +28,7 @@ from clipforge.api.models import (
     Priority,
     ProgressMessage,
     Stats,
+    TenantSnapshotMessage,
     Transcript,
 )
 from clipforge.client.config import resolve
@@ -48,11 +49,16 @@ CLIP_FILES: dict[ClipFile, tuple[str, str]] = {
 }
 OptionsInput: TypeAlias = JobOptions | Mapping[str, Any] | None
 
-# Live stream close codes (see the gateway's live_ws.py).
+_TENANT_MESSAGE: TypeAdapter[TenantSnapshotMessage | ProgressMessage] = TypeAdapter(
+    Annotated[TenantSnapshotMessage | ProgressMessage, Field(discriminator="type")]
+)
+
+# Live stream close codes (see the gateway's live_ws.py); any other close is resumed.
 _CLOSE_NORMAL = 1000
 _CLOSE_BAD_REQUEST = 4400
 _CLOSE_UNAUTHORIZED = 4401
 _CLOSE_NOT_FOUND = 4404
+_FINAL_CLOSE_CODES = frozenset({_CLOSE_NORMAL, _CLOSE_BAD_REQUEST, _CLOSE_UNAUTHORIZED, _CLOSE_NOT_FOUND})
 _DOWNLOAD_CHUNK = 1024 * 1024
 
 
@@ -62,6 +68,16 @@ def _options_body(options: OptionsInput) -> dict[str, Any]:
     if isinstance(options, JobOptions):
         return options.model_dump(mode="json", exclude_defaults=True)
     return dict(options)
+
+
+def _raise_for_close(code: int, what: str, position: str) -> None:
+    """Nothing for the normal end of a stream; the matching error for the others."""
+    if code == _CLOSE_NOT_FOUND:
+        raise APIError(404, "job_not_found", f"There is no {what}.")
+    if code == _CLOSE_UNAUTHORIZED:
+        raise APIError(401, "unauthorized", "The API key is not valid or has been revoked.")
+    if code == _CLOSE_BAD_REQUEST:
+        raise StreamClosed(f"the gateway refused {position}", code=code)
 
 
 def _target_path(dest: Path, default_name: str) -> Path:
@@ -295,10 +311,50 @@ class AsyncClipForge:
 
     # --- live progress --------------------------------------------------------------------
 
-    def _events_url(self, job_id: str, after_seq: int | None) -> str:
+    def _ws_url(self, path: str, query: dict[str, str | int]) -> str:
         base = self.base_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        query = f"?{urlencode({'after_seq': after_seq})}" if after_seq is not None else ""
-        return f"{base}/v1/jobs/{job_id}/events{query}"
+        return f"{base}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    async def _live(
+        self, path: str, position: Callable[[], dict[str, str | int]], max_reconnects: int, *, explain: str
+    ) -> AsyncIterator[str | int]:
+        """Raw messages of a live stream, reconnecting (with ``position()`` as the resume query)
+        after every abnormal close. Yields each message's text, then the close code it ended with
+        (1000, 4404, 4401 or 4400; the caller decides), so one loop serves both kinds of stream.
+        ``explain`` is a GET path whose problem details say why a handshake was refused."""
+        failures = 0
+        while True:
+            code: int | None
+            try:
+                async with ws_connect(
+                    self._ws_url(path, position()),
+                    additional_headers=self._auth,
+                    open_timeout=30,
+                    close_timeout=5,
+                    max_size=None,
+                ) as socket:
+                    async for raw in socket:
+                        failures = 0
+                        yield str(raw)
+                    code = socket.close_code
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd is not None else None
+            except InvalidStatus as exc:
+                # The handshake was refused: ask over HTTP, which says why with problem details.
+                await self._request("GET", explain)
+                code = exc.response.status_code
+            except (OSError, TimeoutError, InvalidHandshake) as exc:
+                code = None
+                log.info("live stream %s unreachable: %s", path, exc)
+            if code is not None and code in _FINAL_CLOSE_CODES:
+                yield code
+                return
+            failures += 1
+            if failures > max_reconnects:
+                raise ConnectionFailed(f"the live stream {path} dropped {failures} times in a row")
+            delay = min(0.25 * 2 ** (failures - 1), 5.0)
+            log.info("live stream %s closed (%s); resuming at %s in %.2f s", path, code, position(), delay)
+            await asyncio.sleep(delay)
 
     async def events(
         self, job_id: str, *, after_seq: int | None = None, max_reconnects: int = 8
@@ -310,50 +366,42 @@ class AsyncClipForge:
         ``ConnectionFailed`` after ``max_reconnects`` attempts in a row that bring nothing.
         """
         last_seq = after_seq
-        failures = 0
-        while True:
-            try:
-                async with ws_connect(
-                    self._events_url(job_id, last_seq),
-                    additional_headers=self._auth,
-                    open_timeout=30,
-                    close_timeout=5,
-                    max_size=None,
-                ) as socket:
-                    async for raw in socket:
-                        message = _LIVE_MESSAGE.validate_json(raw)
-                        if isinstance(message, ProgressMessage):
-                            if last_seq is not None and message.seq <= last_seq:
-                                continue
-                            last_seq = message.seq
-                        else:
-                            last_seq = message.job.seq
-                        failures = 0
-                        yield message
-                    code = socket.close_code
-            except ConnectionClosed as closed:
-                code = closed.rcvd.code if closed.rcvd is not None else None
-            except InvalidStatus as exc:
-                # The handshake was refused: ask over HTTP, which says why with problem details.
-                await self.get_job(job_id)
-                code = exc.response.status_code
-            except (OSError, TimeoutError, InvalidHandshake) as exc:
-                code = None
-                log.info("live stream of job %s unreachable: %s", job_id, exc)
-            if code == _CLOSE_NORMAL:
+
+        def position() -> dict[str, str | int]:
+            return {} if last_seq is None else {"after_seq": last_seq}
+
+        path = f"/v1/jobs/{job_id}"
+        async for item in self._live(f"{path}/events", position, max_reconnects, explain=path):
+            if not isinstance(item, str):
+                _raise_for_close(item, f"job {job_id!r}", f"resume position {last_seq}")
                 return
-            if code == _CLOSE_NOT_FOUND:
-                raise APIError(404, "job_not_found", f"There is no job {job_id!r}.")
-            if code == _CLOSE_UNAUTHORIZED:
-                raise APIError(401, "unauthorized", "The API key is not valid or has been revoked.")
-            if code == _CLOSE_BAD_REQUEST:
-                raise StreamClosed(f"the gateway refused resume position {last_seq}", code=code)
-            failures += 1
-            if failures > max_reconnects:
-                raise ConnectionFailed(f"the live stream of job {job_id} dropped {failures} times in a row")
-            delay = min(0.25 * 2 ** (failures - 1), 5.0)
-            log.info("live stream of job %s closed (%s); resuming after %s in %.2f s", job_id, code, last_seq, delay)
-            await asyncio.sleep(delay)
+            message = _LIVE_MESSAGE.validate_json(item)
+            if isinstance(message, ProgressMessage):
+                if last_seq is not None and message.seq <= last_seq:
+                    continue
+                last_seq = message.seq
+            else:
+                last_seq = message.job.seq
+            yield message
+
+    async def tenant_events(
+        self, *, cursor: str | None = None, max_reconnects: int = 8
+    ) -> AsyncIterator[TenantSnapshotMessage | ProgressMessage]:
+        """Every job of the caller's tenant, live: a snapshot of the unfinished jobs, then every
+        progress event, for as long as you iterate. Drops are resumed from the last message's
+        ``cursor`` (pass one to start after it), so nothing is missed or repeated."""
+        last_cursor = cursor
+
+        def position() -> dict[str, str | int]:
+            return {} if last_cursor is None else {"cursor": last_cursor}
+
+        async for item in self._live("/v1/events", position, max_reconnects, explain="/v1/jobs"):
+            if not isinstance(item, str):
+                _raise_for_close(item, "tenant stream", "the cursor")
+                return
+            message = _TENANT_MESSAGE.validate_json(item)
+            last_cursor = message.cursor or last_cursor
+            yield message
 
     async def wait(
         self,

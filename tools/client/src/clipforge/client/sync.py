@@ -24,6 +24,7 @@ from clipforge.api.models import (
     Priority,
     ProgressMessage,
     Stats,
+    TenantSnapshotMessage,
     Transcript,
 )
 from clipforge.client.aio import AsyncClipForge, ClipFile, OptionsInput
@@ -178,6 +179,11 @@ class ClipForge:
         self, job_id: str, *, after_seq: int | None = None, max_reconnects: int = 8
     ) -> Iterator[JobSnapshotMessage | ProgressMessage]:
         return self._iterate(self._aio.events(job_id, after_seq=after_seq, max_reconnects=max_reconnects))
+
+    def tenant_events(
+        self, *, cursor: str | None = None, max_reconnects: int = 8
+    ) -> Iterator[TenantSnapshotMessage | ProgressMessage]:
+        return self._iterate(self._aio.tenant_events(cursor=cursor, max_reconnects=max_reconnects))
 
     def wait(
         self,
