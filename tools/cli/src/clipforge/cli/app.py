@@ -397,19 +397,22 @@ def _state_dir(state_dir: Path | None) -> Path:
 
 
 @app.command()
-def up(state_dir: StateDir = None) -> None:
-    """Start the local stack (SecantusDB and the five services) until Ctrl-C; gateway on :8000."""
+def up(state_dir: StateDir = None, json_output: Json = False) -> None:
+    """Start the local stack (SecantusDB and the five services) until Ctrl-C; gateway on :8000.
+
+    With --json, one line once ready: {"gateway_url", "api_key", "mongo_url", "state_dir"}."""
     from clipforge.devstack.__main__ import run_up
 
-    raise typer.Exit(run_up(_state_dir(state_dir)))
+    raise typer.Exit(run_up(_state_dir(state_dir), json_output=json_output))
 
 
 @app.command()
-def demo(state_dir: StateDir = None) -> None:
-    """Submit a generated talk video to the local stack (started if needed) and print the clips."""
+def demo(state_dir: StateDir = None, json_output: Json = False) -> None:
+    """Submit a generated talk video to the local stack (started if needed) and print the clips
+    (--json: the finished job). Exit 1 when the job does not complete."""
     from clipforge.devstack.demo import run_demo
 
-    raise typer.Exit(run_demo(_state_dir(state_dir)))
+    raise typer.Exit(run_demo(_state_dir(state_dir), json_output=json_output))
 
 
 @app.command()
