@@ -180,6 +180,10 @@ async def test_bad_input_missing_key_and_unreachable_gateway_have_their_codes(cl
     assert no_key.code == Exit.USAGE and "No API key" in no_key.stderr
     unreachable = await cli("jobs", "list", "--api-url", "http://127.0.0.1:9", "--json")
     assert unreachable.code == Exit.UNREACHABLE and unreachable.error()["code"] == "unreachable"
+    missing_file = await cli("submit", "no-such-video.mp4", "--json")
+    assert missing_file.code == Exit.USAGE and missing_file.error()["code"] == "no_such_file"
+    bad_status = await cli("jobs", "list", "--status", "bogus", "--json")
+    assert bad_status.code == Exit.USAGE and bad_status.error()["status"] == 422
     unknown_option = await cli("jobs", "list", "--no-such-option")
     assert unknown_option.code == Exit.USAGE
 

@@ -186,6 +186,8 @@ def submit(
 ) -> None:
     """Start a job on a gateway from a link or a file; prints its id (or follows it with --follow)."""
     options = _options(max_clips, min_seconds, max_seconds, aspect, caption_style, captions, language)
+    if not is_url(source) and not Path(source).is_file():
+        raise fail(Exit.USAGE, f"no such file: {source}", as_json=json_output, code="no_such_file")
     with reported_errors(json_output), ClipForge(api_url, api_key) as client:
         created = client.create(source, options=options, priority=priority, callback_url=callback_url)  # type: ignore[arg-type]
         if not follow and download is None:

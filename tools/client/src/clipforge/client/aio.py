@@ -198,7 +198,7 @@ class AsyncClipForge:
         """One page of the tenant's jobs, newest first; ``next_cursor`` fetches the next page."""
         params: list[tuple[str, str]] = [("limit", str(limit))]
         statuses = [status] if isinstance(status, str) else list(status or [])
-        params += [("status", str(JobStatus(value).value)) for value in statuses]
+        params += [("status", str(value)) for value in statuses]  # the gateway validates them (422)
         if created_after is not None:
             params.append(("created_after", created_after.isoformat()))
         if created_before is not None:
