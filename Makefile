@@ -8,10 +8,10 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: bootstrap  ## run the main job: local stack, a generated sample video, clips printed
-	$(PY) -m clipforge.devstack demo
+	$(VENV)/bin/clipforge demo
 
 up: bootstrap  ## run the local stack until interrupted (gateway on http://127.0.0.1:8000)
-	$(PY) -m clipforge.devstack up
+	$(VENV)/bin/clipforge up
 
 test: bootstrap  ## run the whole test suite against real RabbitMQ, SecantusDB, ffmpeg, whisper
 	$(PY) -m pytest

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from clipforge.devstack.client import auth, follow_job, get_job, submit_job
+from clipforge.api.models import JobSnapshotMessage, ProgressMessage
+from clipforge.client import ClipForge
 from clipforge.devstack.httpserve import StaticServer
 from clipforge.devstack.samples import SampleVideo
 from clipforge.devstack.stack import LocalStack
@@ -22,6 +24,19 @@ pytestmark = pytest.mark.e2e
 
 OPTIONS = {"max_clips": 3, "min_clip_seconds": 5, "max_clip_seconds": 20}
 LENGTH_TOLERANCE_SECONDS = 0.5
+
+
+@pytest.fixture(scope="module")
+def clipforge(stack: LocalStack) -> Iterator[ClipForge]:
+    with ClipForge(stack.gateway_url, stack.api_key) as client:
+        yield client
+
+
+def follow(clipforge: ClipForge, job_id: str, timeout: float) -> list[JobSnapshotMessage | ProgressMessage]:
+    """Every live message of the job until its stream ends (the job ended)."""
+    messages: list[JobSnapshotMessage | ProgressMessage] = []
+    clipforge.wait(job_id, timeout=timeout, on_message=messages.append)
+    return messages
 
 
 def ffprobe(path: Path) -> dict[str, Any]:
@@ -39,44 +54,40 @@ def words_of(text: str) -> set[str]:
 
 
 def test_url_becomes_captioned_clips(
-    stack: LocalStack, media_server: StaticServer, speech_video: SampleVideo, tmp_path: Path
+    clipforge: ClipForge, media_server: StaticServer, speech_video: SampleVideo, tmp_path: Path
 ) -> None:
-    job_id = submit_job(stack.gateway_url, stack.api_key, f"{media_server.base_url}/{speech_video.path.name}", OPTIONS)
-    messages = follow_job(stack.gateway_url, stack.api_key, job_id, timeout_seconds=300)
+    created = clipforge.create(f"{media_server.base_url}/{speech_video.path.name}", options=OPTIONS)
+    messages = follow(clipforge, created.id, timeout=300)
 
-    assert messages[0]["type"] == "snapshot"
-    progress = [m for m in messages if m["type"] == "progress"]
-    seqs = [m["seq"] for m in progress]
+    assert isinstance(messages[0], JobSnapshotMessage)
+    progress = [m for m in messages if isinstance(m, ProgressMessage)]
+    seqs = [m.seq for m in progress]
     assert seqs == sorted(set(seqs)), "events arrive in order, without duplicates"
-    assert {m["stage"] for m in progress} >= {"ingest", "transcribe", "analyze", "render"}
-    percents = [m["percent"] for m in progress]
+    assert {m.stage for m in progress} >= {"ingest", "transcribe", "analyze", "render"}
+    percents = [m.percent for m in progress]
     assert percents == sorted(percents), "overall progress never goes backwards"
-    assert progress[-1]["status"] == "completed" and progress[-1]["percent"] == 100.0
+    assert progress[-1].status == "completed" and progress[-1].percent == 100.0
 
-    job = get_job(stack.gateway_url, stack.api_key, job_id)
-    assert job["status"] == "completed", job.get("error")
-    assert all(stage["status"] == "done" and stage["duration_seconds"] is not None for stage in job["stages"].values())
-    assert job["media"]["video_codec"] == "h264" and job["media"]["has_audio"] is True
+    job = clipforge.get_job(created.id)
+    assert job.status == "completed", job.error
+    assert all(stage.status == "done" and stage.duration_seconds is not None for stage in job.stages.values())
+    assert job.media is not None and job.media.video_codec == "h264" and job.media.has_audio is True
 
-    transcript = httpx.get(
-        f"{stack.gateway_url}/v1/jobs/{job_id}/transcript", headers=auth(stack.api_key), timeout=30
-    ).json()
+    transcript = clipforge.transcript(job.id)
     spoken = words_of(" ".join(speech_video.sentences))
-    heard = words_of(" ".join(segment["text"] for segment in transcript["segments"]))
+    heard = words_of(" ".join(segment.text for segment in transcript.segments))
     assert len(spoken & heard) / len(spoken) >= 0.8, sorted(spoken - heard)
 
-    clips = job["clips"]
+    clips = job.clips
     assert 1 <= len(clips) <= OPTIONS["max_clips"]
-    scores = [clip["score"] for clip in clips]
+    scores = [clip.score for clip in clips]
     assert scores == sorted(scores, reverse=True)
-    spans = sorted((clip["start"], clip["end"]) for clip in clips)
+    spans = sorted((clip.start, clip.end) for clip in clips)
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in pairwise(spans))
-    for clip in clips:
-        assert clip["reason"]
-        response = httpx.get(f"{stack.gateway_url}{clip['url']}", headers=auth(stack.api_key), timeout=60)
-        assert response.status_code == 200 and response.headers["content-type"] == "video/mp4"
-        path = tmp_path / f"clip-{clip['index']}.mp4"
-        path.write_bytes(response.content)
+    assert all(clip.reason for clip in clips)
+    paths = clipforge.download_clips(job, tmp_path)
+    assert len(paths) == len(clips)
+    for path in paths:
         info = ffprobe(path)
         codecs = {stream["codec_type"]: stream["codec_name"] for stream in info["streams"]}
         assert codecs == {"video": "h264", "audio": "aac"}
@@ -86,17 +97,18 @@ def test_url_becomes_captioned_clips(
 
 
 def test_page_without_media_fails_with_its_code_over_the_websocket(
-    stack: LocalStack, media_server: StaticServer
+    clipforge: ClipForge, media_server: StaticServer
 ) -> None:
-    job_id = submit_job(stack.gateway_url, stack.api_key, f"{media_server.base_url}/page.html", OPTIONS)
-    messages = follow_job(stack.gateway_url, stack.api_key, job_id, timeout_seconds=120)
+    created = clipforge.create(f"{media_server.base_url}/page.html", options=OPTIONS)
+    messages = follow(clipforge, created.id, timeout=120)
     final = messages[-1]
-    assert final["type"] == "progress" and final["status"] == "failed"
-    job = get_job(stack.gateway_url, stack.api_key, job_id)
-    assert job["error"]["stage"] == "ingest"
-    assert job["error"]["code"] == "no_media_found"
-    assert final["message"] == job["error"]["message"]
-    assert job["stages"]["ingest"]["status"] == "failed"
+    assert isinstance(final, ProgressMessage) and final.status == "failed"
+    job = clipforge.get_job(created.id)
+    assert job.error is not None
+    assert job.error.stage == "ingest"
+    assert job.error.code == "no_media_found"
+    assert final.message == job.error.message
+    assert job.stages["ingest"].status == "failed"
 
 
 def test_every_service_serves_metrics(stack: LocalStack) -> None:

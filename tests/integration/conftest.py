@@ -6,11 +6,14 @@ from pathlib import Path
 import aio_pika
 import pytest
 import pytest_asyncio
-from support import serve_gateway
+from faststream.rabbit import Channel, RabbitBroker
+from support import Driver, serve_gateway
 
 from clipforge.gateway.keys import KeyStore
 from clipforge.shared.jobs import JobStore, connect
+from clipforge.shared.progress import ProgressEmitter
 from clipforge.shared.settings import Settings
+from clipforge.shared.topology import Topology
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +63,19 @@ async def amqp(settings: Settings) -> AsyncIterator[aio_pika.abc.AbstractChannel
 async def gateway(settings: Settings) -> AsyncIterator[str]:
     async with serve_gateway(settings) as url:
         yield url
+
+
+@pytest_asyncio.fixture
+async def emitter(settings: Settings, store: JobStore) -> AsyncIterator[ProgressEmitter]:
+    """Progress publishing exactly as the workers do it."""
+    broker = RabbitBroker(settings.amqp_url, default_channel=Channel(on_return_raises=True))
+    await broker.connect()
+    try:
+        yield ProgressEmitter(broker, store, Topology(settings.topology_prefix))
+    finally:
+        await broker.stop()
+
+
+@pytest.fixture
+def driver(store: JobStore, emitter: ProgressEmitter) -> Driver:
+    return Driver(store, emitter)

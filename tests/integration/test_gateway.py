@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aio_pika
 import httpx
 import pytest
-import pytest_asyncio
 import websockets
-from faststream.rabbit import Channel, RabbitBroker
 from support import body_of, get_message, new_job
 
 from clipforge.devstack.samples import make_silent_video
@@ -21,20 +18,8 @@ from clipforge.shared.jobs import JobStore
 from clipforge.shared.models import JobError, Stage
 from clipforge.shared.progress import ProgressEmitter
 from clipforge.shared.settings import Settings
-from clipforge.shared.topology import Topology
 
 pytestmark = pytest.mark.integration
-
-
-@pytest_asyncio.fixture
-async def emitter(settings: Settings, store: JobStore) -> AsyncIterator[ProgressEmitter]:
-    """Progress publishing exactly as the workers do it."""
-    broker = RabbitBroker(settings.amqp_url, default_channel=Channel(on_return_raises=True))
-    await broker.connect()
-    try:
-        yield ProgressEmitter(broker, store, Topology(settings.topology_prefix))
-    finally:
-        await broker.stop()
 
 
 async def test_create_job_stores_queued_job_and_publishes_request(

@@ -12,7 +12,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,8 +20,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 import websockets
-from faststream.rabbit import Channel, RabbitBroker
-from support import new_job
+from support import Driver, new_job
 
 from clipforge.devstack.ports import free_port
 from clipforge.gateway.app import create_app
@@ -31,9 +30,7 @@ from clipforge.gateway.settings import GatewaySettings
 from clipforge.shared.events import JobProgress
 from clipforge.shared.jobs import JobStore
 from clipforge.shared.models import JobError, JobOptions, SourceRef, Stage
-from clipforge.shared.progress import ProgressEmitter, progress_event_from_job
 from clipforge.shared.settings import Settings
-from clipforge.shared.topology import Topology
 
 pytestmark = pytest.mark.integration
 
@@ -72,75 +69,6 @@ async def start_gateway(settings: Settings) -> AsyncIterator[StartGateway]:
             server.should_exit = True
         for _, task in running:
             await task
-
-
-@pytest_asyncio.fixture
-async def emitter(settings: Settings, store: JobStore) -> AsyncIterator[ProgressEmitter]:
-    """Progress publishing exactly as the workers do it."""
-    broker = RabbitBroker(settings.amqp_url, default_channel=Channel(on_return_raises=True))
-    await broker.connect()
-    try:
-        yield ProgressEmitter(broker, store, Topology(settings.topology_prefix))
-    finally:
-        await broker.stop()
-
-
-@dataclass
-class Driver:
-    """Moves a job through its stages like the workers, emitting every change."""
-
-    store: JobStore
-    emitter: ProgressEmitter
-    attempts: dict[tuple[str, Stage], int] = field(default_factory=dict)
-
-    async def claim(self, job_id: str, stage: Stage) -> int:
-        claim = await self.store.claim_stage(job_id, stage)
-        assert claim.job is not None
-        self.attempts[(job_id, stage)] = claim.attempt
-        await self.emitter.emit(claim.job)
-        return int(claim.job["seq"])
-
-    async def progress(
-        self, job_id: str, stage: Stage, fraction: float, message: str = "", *, eta: float | None = None
-    ) -> int:
-        job = await self.store.record_progress(
-            job_id, stage, self.attempts[(job_id, stage)], stage_fraction=fraction, message=message or f"{fraction}"
-        )
-        assert job is not None
-        await self.emitter.emit(job, eta_seconds=eta)
-        return int(job["seq"])
-
-    async def complete(self, job_id: str, stage: Stage, *, final: bool = False) -> int:
-        job = await self.store.complete_stage(
-            job_id,
-            stage,
-            self.attempts[(job_id, stage)],
-            record={},
-            output_event={},
-            final=final,
-            message=f"{stage.value} done",
-            duration_seconds=0.1,
-        )
-        assert job is not None
-        await self.emitter.emit(job)
-        return int(job["seq"])
-
-    async def fail(self, job_id: str, *, emit: bool = True) -> int:
-        job = await self.store.fail_job(job_id, JobError(stage="ingest", code="no_audio_stream", message="No sound"))
-        assert job is not None
-        if emit:
-            await self.emitter.emit(job)
-        return int(job["seq"])
-
-    async def log_only(self, job: dict[str, Any]) -> None:
-        """Record an event without fanning it out: a transient message lost on the way."""
-        event = progress_event_from_job(job)
-        await self.store.append_event(job["_id"], event.seq, event.model_dump(mode="json"))
-
-
-@pytest.fixture
-def driver(store: JobStore, emitter: ProgressEmitter) -> Driver:
-    return Driver(store, emitter)
 
 
 def ws_url(base: str, path: str, api_key: str, **params: object) -> str:

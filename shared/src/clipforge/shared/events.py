@@ -13,6 +13,9 @@ from typing import ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Priority classes are part of the public API (clipforge.api); re-exported here.
+from clipforge.api.models import PRIORITIES as PRIORITIES
+from clipforge.api.models import Priority as Priority
 from clipforge.shared.models import (
     Clip,
     Highlight,
@@ -24,9 +27,6 @@ from clipforge.shared.models import (
 )
 
 E = TypeVar("E", bound="Event")
-
-Priority = Literal["interactive", "batch"]
-PRIORITIES: tuple[Priority, ...] = ("interactive", "batch")
 
 
 def utc_now() -> datetime:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from clipforge.gateway.live_messages import ProgressMessage
+from clipforge.gateway.live_messages import progress_message
 from clipforge.shared.events import JobProgress
 
 
@@ -26,7 +26,7 @@ class Delivery:
     @cached_property
     def text(self) -> str:
         """The progress message as JSON, without a tenant cursor."""
-        return ProgressMessage.from_event(self.event).model_dump_json(exclude={"cursor"})
+        return progress_message(self.event).model_dump_json(exclude={"cursor"})
 
 
 @dataclass(eq=False)

@@ -9,18 +9,29 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from clipforge.gateway.keys import KeyStore
 from clipforge.gateway.settings import GatewaySettings
 from clipforge.shared.jobs import connect
 
 
-async def _run(args: argparse.Namespace) -> int:
-    settings = GatewaySettings()
+@asynccontextmanager
+async def key_store(settings: GatewaySettings | None = None) -> AsyncIterator[KeyStore]:
+    """The API keys in the gateway's database (``CLIPFORGE_MONGO_URL``...); also used by ``clipforge keys``."""
+    settings = settings or GatewaySettings()
     client = connect(settings.mongo_url, settings.database_timeout_ms)
     try:
         store = KeyStore(client[settings.mongo_database])
         await store.ensure_indexes()
+        yield store
+    finally:
+        await client.close()
+
+
+async def _run(args: argparse.Namespace) -> int:
+    async with key_store() as store:
         if args.command == "create":
             issued = await store.create(args.tenant, args.name)
             if args.json:
@@ -39,8 +50,6 @@ async def _run(args: argparse.Namespace) -> int:
             state = "revoked" if key.get("revoked_at") else "active"
             print(f"{key['_id']}  {key['tenant_id']:<20} {state:<8} {key.get('name', '')}")
         return 0
-    finally:
-        await client.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,70 +10,23 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from clipforge.gateway.schemas import JobView
+# The messages themselves are part of the public API (clipforge.api), shared with the client.
+from clipforge.api.models import ActiveJob as ActiveJob
+from clipforge.api.models import JobSnapshotMessage as JobSnapshotMessage
+from clipforge.api.models import ProgressMessage as ProgressMessage
+from clipforge.api.models import TenantSnapshotMessage as TenantSnapshotMessage
 from clipforge.shared.events import JobProgress
-from clipforge.shared.models import STAGE_PROGRESS_SPAN, JobStatus, Stage
+from clipforge.shared.models import STAGE_PROGRESS_SPAN, Stage
 
 _STAGES = frozenset(stage.value for stage in Stage)
 
 
-class ProgressMessage(JobProgress):
-    """One visible change of a job. ``status`` is the job's phase (queued, ingesting, ...)."""
-
-    type: Literal["progress"] = "progress"
-    job_eta_seconds: float | None = Field(
-        default=None,
-        description="Estimated seconds until the whole job ends (``eta_seconds`` is for the current stage only); "
-        "0 once it has ended, null while there is no estimate yet.",
-    )
-    cursor: str | None = Field(
-        default=None, description="Tenant streams only: pass as ?cursor= (or Last-Event-ID) to resume after this."
-    )
-
-    @classmethod
-    def from_event(cls, event: JobProgress) -> ProgressMessage:
-        return cls.model_validate({**event.model_dump(), "job_eta_seconds": job_eta_seconds(event)})
-
-
-class JobSnapshotMessage(BaseModel):
-    """First message of a job stream (and the restart point when missed events are gone)."""
-
-    type: Literal["snapshot"] = "snapshot"
-    job: JobView
-
-
-class ActiveJob(BaseModel):
-    id: str
-    status: JobStatus
-    stage: str
-    progress: float
-    message: str
-    seq: int
-    updated_at: datetime
-
-    @classmethod
-    def from_document(cls, job: dict[str, Any]) -> ActiveJob:
-        return cls(
-            id=job["_id"],
-            status=job["status"],
-            stage=job.get("stage") or job["status"],
-            progress=job.get("progress", 0.0),
-            message=job.get("message") or "",
-            seq=job.get("seq", 0),
-            updated_at=job["updated_at"],
-        )
-
-
-class TenantSnapshotMessage(BaseModel):
-    """First message of a fresh tenant stream: the tenant's unfinished jobs."""
-
-    type: Literal["snapshot"] = "snapshot"
-    jobs: list[ActiveJob]
-    cursor: str
+def progress_message(event: JobProgress) -> ProgressMessage:
+    """The public message for a progress event: the event plus the whole job's ETA."""
+    return ProgressMessage.model_validate({**event.model_dump(), "job_eta_seconds": job_eta_seconds(event)})
 
 
 def job_eta_seconds(event: JobProgress) -> float | None:

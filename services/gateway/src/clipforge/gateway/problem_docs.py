@@ -9,32 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from clipforge.api.models import FieldProblem as FieldProblem
+from clipforge.api.models import ProblemDetails as ProblemDetails
 from clipforge.gateway.problems import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
 
 PROBLEM_SCHEMA_REF = "#/components/schemas/ProblemDetails"
 
 ResponseDocs = dict[int | str, dict[str, Any]]
-
-
-class FieldProblem(BaseModel):
-    field: str = Field(description="Dotted path of the offending field, e.g. options.max_clips.")
-    message: str
-
-
-class ProblemDetails(BaseModel):
-    """An RFC 9457 problem: every error the API returns has this shape."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str = Field(description=f"{PROBLEM_TYPE_BASE}<code>")
-    title: str = Field(description="A short summary of the kind of problem.")
-    status: int = Field(description="The HTTP status code.")
-    detail: str = Field(description="What went wrong this time, for a person.")
-    instance: str = Field(description="The request path.")
-    code: str = Field(description="A stable, machine-readable error code.")
-    errors: list[FieldProblem] | None = Field(default=None, description="Validation errors, one per field.")
 
 
 def problem_example(status: int, code: str, title: str, detail: str, instance: str, **extra: Any) -> dict[str, Any]:

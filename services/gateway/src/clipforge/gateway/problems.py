@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from clipforge.api.models import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
+
 log = logging.getLogger(__name__)
 
-PROBLEM_TYPE_BASE = "https://clipforge.dev/problems/"
-PROBLEM_CONTENT_TYPE = "application/problem+json"
+__all__ = ["PROBLEM_CONTENT_TYPE", "PROBLEM_TYPE_BASE", "Problem", "install_problem_handlers", "problem_response"]
 
 
 class Problem(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -15,7 +16,10 @@ from clipforge.devstack.stack import LocalStack
 DEFAULT_STATE_DIR = Path(os.environ.get("CLIPFORGE_STATE_DIR", ".clipforge"))
 
 
-def run_up(state_dir: Path) -> int:
+def run_up(state_dir: Path, *, json_output: bool = False) -> int:
+    """With ``json_output``, once ready one JSON line on standard output says where everything is
+    (``gateway_url``, ``api_key``, ``mongo_url``, ``state_dir``); messages go to standard error."""
+    out = sys.stderr if json_output else sys.stdout
     stack = LocalStack(state_dir, mongo_url=os.environ.get("CLIPFORGE_MONGO_URL"))
     stopping = False
 
@@ -26,18 +30,26 @@ def run_up(state_dir: Path) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stack.start()
-    print(f"ClipForge is up: web app {stack.gateway_url}/ (API docs at {stack.gateway_url}/docs)")
-    print(f"MongoDB {stack.resolved_mongo_url}; media and logs under {state_dir}/; Ctrl-C stops everything.")
-    print(f"Development API key (also in {stack.api_key_path}):\n  {stack.api_key}")
+    print(f"ClipForge is up: web app {stack.gateway_url}/ (API docs at {stack.gateway_url}/docs)", file=out)
+    print(f"MongoDB {stack.resolved_mongo_url}; media and logs under {state_dir}/; Ctrl-C stops everything.", file=out)
+    print(f"Development API key (also in {stack.api_key_path}):\n  {stack.api_key}", file=out, flush=True)
+    if json_output:
+        ready = {
+            "gateway_url": stack.gateway_url,
+            "api_key": stack.api_key,
+            "mongo_url": stack.resolved_mongo_url,
+            "state_dir": str(state_dir),
+        }
+        print(json.dumps(ready), flush=True)
     try:
         while not stopping:
             for name, service in stack.services.items():
                 if not service.alive():
-                    print(f"{name} exited ({service.process.returncode}); see {service.log_path}; restarting")
+                    print(f"{name} exited ({service.process.returncode}); see {service.log_path}; restarting", file=out)
                     stack.start_service(name)
             time.sleep(1)
     finally:
-        print("stopping...")
+        print("stopping...", file=out)
         stack.stop()
     return 0
 

@@ -1,0 +1,1 @@
+"""``clipforge``: the command line (typer + rich). See ``clipforge --help``."""

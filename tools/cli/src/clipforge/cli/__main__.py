@@ -1,0 +1,5 @@
+import sys
+
+from clipforge.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""ClipForge's MCP server (``clipforge mcp`` or ``python -m clipforge.mcp``); needs ``clipforge-client[mcp]``."""
