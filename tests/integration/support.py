@@ -171,6 +171,7 @@ class TcpProxy:
         self.websocket_attempts = 0
         self._open: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
+        self._down = False
 
     async def __aenter__(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -193,8 +194,21 @@ class TcpProxy:
             writer.transport.abort()
         self._open.clear()
 
+    def take_down(self) -> None:
+        """The server is gone: open connections drop and new ones are reset until the proxy closes."""
+        self._down = True
+        self.cut()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        if self._down:
+            writer.transport.abort()
+            return
         first = await reader.read(65536)
         if b"upgrade: websocket" in first.lower():
             self.websocket_attempts += 1

@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from support import serve_gateway
-from tcpproxy import TcpProxy
+from support import TcpProxy, serve_gateway
 
 from clipforge.shared.jobs import JobStore
 from clipforge.shared.settings import Settings
@@ -20,22 +19,21 @@ pytestmark = pytest.mark.integration
 async def test_job_creation_with_the_broker_gone_is_503_and_the_job_fails(
     settings: Settings, store: JobStore, api_key: str
 ) -> None:
-    broker = urlsplit(settings.amqp_url)
-    proxy = TcpProxy(broker.hostname or "127.0.0.1", broker.port or 5672)
-    await proxy.start()
-    behind_proxy = settings.model_copy(
-        update={"amqp_url": settings.amqp_url.replace(f":{broker.port}", f":{proxy.port}", 1)}
-    )
+    broker_port = urlsplit(settings.amqp_url).port or 5672
     headers = {"Authorization": f"Bearer {api_key}"}
     body = {"url": "http://127.0.0.1:9/video.mp4"}
-    async with (
-        serve_gateway(behind_proxy, publish_timeout_seconds=3) as gateway,
-        httpx.AsyncClient(base_url=gateway, headers=headers, timeout=30) as http,
-    ):
-        assert (await http.post("/v1/jobs", json=body)).status_code == 202
-        await proxy.cut()
-        refused = await http.post("/v1/jobs", json=body)
-        ready = await http.get("/readyz")
+    async with TcpProxy(broker_port) as proxy:
+        behind_proxy = settings.model_copy(
+            update={"amqp_url": settings.amqp_url.replace(f":{broker_port}", f":{proxy.port}", 1)}
+        )
+        async with (
+            serve_gateway(behind_proxy, publish_timeout_seconds=3) as gateway,
+            httpx.AsyncClient(base_url=gateway, headers=headers, timeout=30) as http,
+        ):
+            assert (await http.post("/v1/jobs", json=body)).status_code == 202
+            proxy.take_down()
+            refused = await http.post("/v1/jobs", json=body)
+            ready = await http.get("/readyz")
 
     assert refused.status_code == 503
     assert refused.headers["content-type"].startswith("application/problem+json")
