@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
 
-from clipforge.devstack.client import auth, get_job
+from clipforge.client import ClipForge
 from clipforge.devstack.httpserve import StaticServer
 from clipforge.devstack.samples import SampleVideo
 from clipforge.devstack.stack import LocalStack
@@ -59,6 +59,12 @@ RECORD_PROGRESS = """() => {
     subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow'],
   });
 }"""
+
+
+def job_of(stack: LocalStack, job_id: str) -> dict[str, Any]:
+    """The job as the API shows it, read through the Python client."""
+    with ClipForge(stack.gateway_url, stack.api_key) as client:
+        return client.get_job(job_id).model_dump(mode="json")
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +173,7 @@ def test_upload_progress_clip_playback_and_transcript(
     assert any("/v1/events" in url for url in watched.sockets), "progress came over the tenant WebSocket"
     screenshot(page, "jobs")
 
-    job = get_job(stack.gateway_url, stack.api_key or "", job_id)
+    job = job_of(stack, job_id)
     assert job["status"] == "completed" and job["clips"], job.get("error")
     row.locator("a.job-link").click()
     cards = page.locator(".clip-card")
@@ -221,7 +227,7 @@ def test_failed_job_shows_its_reason_and_retry_completes_it(
     row = row_of(page, name)
     expect(row.locator(".badge")).to_have_text("Failed", timeout=JOB_TIMEOUT_MS)
     job_id = row.get_attribute("data-job-id") or ""
-    error = get_job(stack.gateway_url, stack.api_key or "", job_id)["error"]
+    error = job_of(stack, job_id)["error"]
     assert error["stage"] == "ingest" and error["code"] == "source_unreachable", error
     expect(row.locator(".job-message")).to_contain_text(error["message"])
     expect(row.get_by_role("button", name="Retry")).to_be_visible()
@@ -239,7 +245,7 @@ def test_failed_job_shows_its_reason_and_retry_completes_it(
     failure.get_by_role("button", name="Retry job").click()
     expect(page.locator(".job-header .badge")).to_have_text("Completed", timeout=JOB_TIMEOUT_MS)
     expect(page.locator(".clip-card").first).to_be_visible()
-    job = get_job(stack.gateway_url, stack.api_key or "", job_id)
+    job = job_of(stack, job_id)
     assert job["status"] == "completed" and job["retries"] == 1 and job["error"] is None
 
 
@@ -264,6 +270,7 @@ def test_a_dropped_file_that_is_not_a_video_shows_the_gateways_reason(watched: W
     expect(problem).to_contain_text("Not a video")
     expect(problem).to_contain_text("not a video or audio file")
     expect(page.locator(".job-title", has_text="notes.mp4")).to_have_count(0)
+
 
 def test_live_progress_catches_up_after_the_gateway_restarts(
     watched: Watched, stack: LocalStack, media_server: StaticServer, speech_video: SampleVideo
@@ -292,7 +299,5 @@ def test_live_progress_catches_up_after_the_gateway_restarts(
     assert resumed and all("cursor=" in url for url in resumed), resumed
     values = progress_seen(page, job_id)
     assert values == sorted(values), f"the bar never goes back: {values}"
-    response = httpx.get(f"{stack.gateway_url}/v1/jobs/{job_id}", headers=auth(stack.api_key or ""), timeout=30)
-    assert response.json()["status"] == "completed"
+    assert job_of(stack, job_id)["status"] == "completed"
     screenshot(page, "after-restart")
-
