@@ -211,12 +211,20 @@ class SourceRef(BaseModel):
     url: str | None = None
     media_key: str | None = None
     filename: str | None = Field(default=None, description="The uploaded file's name, for display only.")
+    sha256: str | None = Field(default=None, description="SHA-256 of an uploaded file's bytes (the cache's key).")
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceRef:
         if (self.kind == "url") != (self.url is not None) or (self.kind == "upload") != (self.media_key is not None):
             raise ValueError("a url source needs url; an upload source needs media_key")
         return self
+
+
+class CacheUse(BaseModel):
+    """Whether a job reused an earlier job's download and transcript (see ``shared/cache.py``)."""
+
+    source: Literal["hit", "miss"] | None = Field(default=None, description="Download and speech track.")
+    transcript: Literal["hit", "miss"] | None = None
 
 
 # Stage work reports progress as (fraction of the stage done 0..1, message for people).

@@ -8,7 +8,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clipforge.shared.events import Priority
-from clipforge.shared.models import AnalysisInfo, JobError, JobOptions, JobStatus, MediaInfo, TranscriptSummary
+from clipforge.shared.models import (
+    AnalysisInfo,
+    CacheUse,
+    JobError,
+    JobOptions,
+    JobStatus,
+    MediaInfo,
+    TranscriptSummary,
+)
 
 MAX_URL_LENGTH = 2048
 
@@ -144,6 +152,7 @@ class JobView(BaseModel):
     stages: dict[str, StageView]
     media: MediaInfo | None = None
     transcript: TranscriptSummary | None = None
+    cache: CacheUse | None = Field(default=None, description="Whether the download and transcript were reused.")
     clips: list[ClipView] = Field(default_factory=list)
     analysis: AnalysisInfo | None = None
     error: JobError | None = None
@@ -172,6 +181,7 @@ class JobView(BaseModel):
             stages={name: StageView.model_validate(state) for name, state in (job.get("stages") or {}).items()},
             media=job.get("media"),
             transcript=job.get("transcript"),
+            cache=job.get("cache"),
             clips=clips,
             analysis=job.get("analysis"),
             error=job.get("error"),
