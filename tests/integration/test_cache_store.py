@@ -125,6 +125,10 @@ async def test_entries_unused_for_longer_than_the_age_limit_are_removed(cache: S
     assert await cache.evict() == ["stale"]
     assert await cache.lookup("stale") is None and await cache.lookup("fresh") is not None
     assert len(list(cache.root.iterdir())) == 1
+    # An entry past the age limit is not used even before an eviction round removes it.
+    await cache.collection.update_one({"_id": "fresh"}, {"$set": {"last_used_at": long_ago}})
+    assert await cache.lookup("fresh") is None
+    assert await cache.collection.count_documents({}) == 0 and not list(cache.root.iterdir())
 
 
 async def test_an_entry_whose_files_went_missing_is_a_miss_and_forgotten(cache: SourceCache, tmp_path: Path) -> None:

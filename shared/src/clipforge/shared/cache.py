@@ -149,7 +149,10 @@ class SourceCache:
         if doc is None:
             return None
         entry = CacheEntry(entry_id, self.root / doc["directory"], dict(doc["files"]), dict(doc.get("meta") or {}))
-        if not all((entry.directory / name).is_file() for name in entry.files.values()):
+        if _aware(doc["last_used_at"]) < self._age_cutoff():
+            await self._remove(doc)
+            return None
+        if not await asyncio.to_thread(_has_files, entry):
             log.warning("cache entry %s lost its files; forgetting it", entry_id)
             await self._remove(doc)
             return None
@@ -173,7 +176,7 @@ class SourceCache:
         self, entry_id: str, *, kind: str, scope: str, files: dict[str, Path], meta: dict[str, Any]
     ) -> bool:
         """Keep copies of ``files`` (role → path) as the entry; False if it exists or is too large to keep."""
-        size = sum(path.stat().st_size for path in files.values())
+        size = sum(await asyncio.to_thread(lambda: [path.stat().st_size for path in files.values()]))
         if size > self.settings.cache_max_bytes:
             return False
         if await self.collection.find_one({"_id": entry_id}, {"_id": 1}) is not None:
@@ -210,7 +213,7 @@ class SourceCache:
     async def evict(self) -> list[str]:
         """Remove entries unused for too long, then the least recently used while over the size limit."""
         removed: list[str] = []
-        cutoff = datetime.now(UTC) - timedelta(seconds=self.settings.cache_max_age_seconds)
+        cutoff = self._age_cutoff()
         docs = [doc async for doc in self.collection.find({}, {"directory": 1, "size_bytes": 1, "last_used_at": 1})]
         docs.sort(key=lambda doc: _aware(doc["last_used_at"]))
         total = sum(int(doc.get("size_bytes", 0)) for doc in docs)
@@ -222,6 +225,9 @@ class SourceCache:
             total -= int(doc.get("size_bytes", 0))
         await asyncio.to_thread(self._remove_orphans, {doc["directory"] for doc in docs})
         return removed
+
+    def _age_cutoff(self) -> datetime:
+        return datetime.now(UTC) - timedelta(seconds=self.settings.cache_max_age_seconds)
 
     async def _remove(self, doc: dict[str, Any]) -> bool:
         # The document goes first: a job that finds no document never starts linking from the folder.
@@ -244,6 +250,10 @@ class SourceCache:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _has_files(entry: CacheEntry) -> bool:
+    return all((entry.directory / name).is_file() for name in entry.files.values())
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
