@@ -62,7 +62,7 @@ def new_tenant_key(stack: LocalStack, tenant: str) -> str:
     return asyncio.run(create())
 
 
-def run_job(gateway: str, api_key: str, url: str, options: dict[str, Any]) -> dict[str, Any]:
+def run_job(gateway: str, api_key: str, url: str, options: dict[str, Any], timeout: float) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=gateway, headers=headers, timeout=30) as http:
         started = time.perf_counter()
@@ -73,6 +73,8 @@ def run_job(gateway: str, api_key: str, url: str, options: dict[str, Any]) -> di
             job = http.get(f"/v1/jobs/{job_id}").json()
             if job["status"] in {"completed", "failed", "cancelled"}:
                 break
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"job {job_id} not done after {timeout:.0f} s: {job['status']} {job['message']}")
             time.sleep(0.1)
         wall = time.perf_counter() - started
     if job["status"] != "completed":
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--video", type=Path, help="a talk video to use (default: the demo video, made once)")
     parser.add_argument("--other-clip-options", action="store_true", help="repeat with 9:16 and karaoke captions")
+    parser.add_argument("--job-timeout", type=float, default=600.0, help="give up on a job after this long")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     args = parser.parse_args(argv)
 
@@ -105,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                 url = f"{files.base_url}/{video.name}"
                 for index in range(args.rounds):
                     key = new_tenant_key(stack, f"bench-{uuid.uuid4().hex[:8]}")
-                    cold = run_job(stack.gateway_url, key, url, COLD_OPTIONS)
+                    cold = run_job(stack.gateway_url, key, url, COLD_OPTIONS, args.job_timeout)
                     repeat_options = OTHER_CLIP_OPTIONS if args.other_clip_options else COLD_OPTIONS
-                    repeat = run_job(stack.gateway_url, key, url, repeat_options)
+                    repeat = run_job(stack.gateway_url, key, url, repeat_options, args.job_timeout)
                     if repeat["cache"] != {"source": "hit", "transcript": "hit"}:
                         raise RuntimeError(f"the repeated job did not hit the cache: {repeat['cache']}")
                     rounds.append({"cold": cold, "repeat": repeat})
