@@ -16,6 +16,7 @@ from clipforge.api.models import (
     TERMINAL_STATUSES,
     AnalysisInfo,
     Aspect,
+    CacheUse,
     CaptionStyle,
     JobError,
     JobOptions,
@@ -35,6 +36,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "AnalysisInfo",
     "Aspect",
+    "CacheUse",
     "CaptionStyle",
     "Clip",
     "Highlight",
@@ -116,6 +118,7 @@ class SourceRef(BaseModel):
     url: str | None = None
     media_key: str | None = None
     filename: str | None = Field(default=None, description="The uploaded file's name, for display only.")
+    sha256: str | None = Field(default=None, description="SHA-256 of an uploaded file's bytes (the cache's key).")
 
     @model_validator(mode="after")
     def _one_location(self) -> SourceRef:

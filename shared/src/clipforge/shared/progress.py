@@ -91,6 +91,7 @@ class StageProgress:
         self._latest: tuple[float, str] | None = None
         self._started = time.monotonic()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def __call__(self, fraction: float, message: str) -> None:
         self._latest = (fraction, message)  # a single assignment: safe from any thread
@@ -113,7 +114,9 @@ class StageProgress:
             await self.emitter.emit(job, eta_seconds=self.eta_seconds(fraction))
 
     async def _run(self) -> None:
-        while True:
+        # The flag, not only the cancel, ends the loop: a library awaited in flush() may swallow
+        # the CancelledError (seen under load), and the stage would then wait for this task forever.
+        while not self._closing:
             await asyncio.sleep(self.interval_seconds)
             try:
                 await self.flush()
@@ -125,6 +128,7 @@ class StageProgress:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from clipforge.ingest.core import IngestConfig, ingest, ingest_file
+from clipforge.ingest.cached import REUSED_MESSAGE, ingest_source
+from clipforge.ingest.core import IngestConfig
+from clipforge.shared.cache import COLLECTION, CacheSettings, SourceCache
 from clipforge.shared.events import JobRequested, MediaReady
 from clipforge.shared.models import Stage
-from clipforge.shared.settings import Settings
 from clipforge.shared.worker import StageContext, StageDefinition, StageOutcome, StageWorker
 
 
-class IngestSettings(Settings):
+class IngestSettings(CacheSettings):
     http_port: int = 8101
     max_duration_seconds: float = Field(default=4 * 3600, gt=0, description="Longest source accepted.")
     max_download_bytes: int = Field(default=4 * 1024**3, gt=0, description="Largest download accepted.")
@@ -29,17 +30,26 @@ class IngestSettings(Settings):
 def build_worker(settings: IngestSettings | None = None) -> StageWorker[JobRequested]:
     settings = settings or IngestSettings()
     config = settings.ingest_config()
+    cache: SourceCache | None = None
+
+    async def open_cache() -> None:
+        nonlocal cache
+        if settings.cache_enabled:
+            assert worker.store is not None
+            cache = SourceCache(worker.store.db[COLLECTION], settings.media_root, settings)
+            await cache.ensure_indexes()
 
     async def handle(event: JobRequested, ctx: StageContext) -> StageOutcome:
         workdir = ctx.media.job_dir(ctx.job_id)
         workdir.mkdir(parents=True, exist_ok=True)
-        source = event.source
-        if source.media_key is not None:
-            result = await ingest_file(ctx.media.path(source.media_key), workdir, config, ctx.progress)
-        else:
-            assert source.url is not None
-            result = await ingest(source.url, workdir, config, ctx.progress)
-        media = result.media
+        done = await ingest_source(
+            event.source, workdir, config, ctx.progress, media=ctx.media, cache=cache, tenant_id=ctx.tenant_id
+        )
+        result, media = done.result, done.result.media
+        record: dict[str, object] = {"media": media.model_dump()}
+        if done.cache is not None:
+            record["cache.source"] = done.cache
+        got = f"{media.duration_seconds:.0f} s of {media.width}x{media.height} video"
         return StageOutcome(
             event=event.follow_up(
                 MediaReady,
@@ -48,9 +58,10 @@ def build_worker(settings: IngestSettings | None = None) -> StageWorker[JobReque
                 video_key=ctx.media.key(ctx.job_id, result.video_path.name),
                 audio_key=ctx.media.key(ctx.job_id, result.audio_path.name),
             ),
-            record={"media": media.model_dump()},
-            message=f"Got {media.duration_seconds:.0f} s of {media.width}x{media.height} video",
+            record=record,
+            message=f"{REUSED_MESSAGE}: {got}" if done.cache == "hit" else f"Got {got}",
         )
 
-    definition = StageDefinition(Stage.INGEST, handle, prefetch=settings.ingest_concurrency)
-    return StageWorker(definition, settings)
+    definition = StageDefinition(Stage.INGEST, handle, prefetch=settings.ingest_concurrency, on_startup=open_cache)
+    worker = StageWorker(definition, settings)
+    return worker

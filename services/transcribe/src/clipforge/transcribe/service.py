@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -21,10 +22,10 @@ from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import Counter, Histogram
 from pydantic import Field, ValidationError
 
+from clipforge.shared.cache import COLLECTION, CacheResult, CacheSettings, SourceCache
 from clipforge.shared.errors import StageCancelled, StageError
 from clipforge.shared.events import ControlCommand, MediaReady, TranscriptionChunk, TranscriptReady
 from clipforge.shared.models import JobStatus, Stage, Transcript, TranscriptSummary, ignore_progress
-from clipforge.shared.settings import Settings
 from clipforge.shared.worker import (
     INFRASTRUCTURE_RETRY_DELAY_SECONDS,
     StageContext,
@@ -32,6 +33,7 @@ from clipforge.shared.worker import (
     StageOutcome,
     StageWorker,
 )
+from clipforge.transcribe.cached import REUSED_MESSAGE, transcript_entry_id, transcript_settings
 from clipforge.transcribe.chunking import (
     VAD_FRAME_SAMPLES,
     ChunkPlan,
@@ -52,7 +54,7 @@ LANGUAGE_SAMPLE_SECONDS = 60.0
 log = logging.getLogger(__name__)
 
 
-class TranscribeSettings(Settings):
+class TranscribeSettings(CacheSettings):
     http_port: int = 8102
     whisper_model: str | None = Field(
         default=None, description="Path or name of a CTranslate2 Whisper model; the bundled tiny.en when unset."
@@ -94,9 +96,8 @@ class TranscribeWorker(StageWorker[MediaReady]):
         self.transcribe_settings = settings
         self.config = settings.whisper_config()
         # Prefetch 1: one job at a time per process; scale out with more processes.
-        super().__init__(
-            StageDefinition(Stage.TRANSCRIBE, self.handle, prefetch=1, on_startup=self.warm_model), settings
-        )
+        super().__init__(StageDefinition(Stage.TRANSCRIBE, self.handle, prefetch=1, on_startup=self.start_up), settings)
+        self.cache: SourceCache | None = None
         self.worker_id = worker_identity()
         # Seconds of processing per second of audio: below 1 is faster than real time. Dashboards and
         # capacity planning (how many jobs one GPU pod clears per hour) read it per device.
@@ -136,6 +137,15 @@ class TranscribeWorker(StageWorker[MediaReady]):
         assert self.store is not None, "the worker has not started"
         return ChunkLedger(self.store.jobs)
 
+    async def start_up(self) -> None:
+        if self.transcribe_settings.cache_enabled:
+            assert self.store is not None
+            self.cache = SourceCache(
+                self.store.db[COLLECTION], self.transcribe_settings.media_root, self.transcribe_settings
+            )
+            await self.cache.ensure_indexes()
+        await self.warm_model()
+
     async def warm_model(self) -> None:
         await asyncio.to_thread(_warm_up, self.config)
 
@@ -156,13 +166,6 @@ class TranscribeWorker(StageWorker[MediaReady]):
         started = time.monotonic()
         audio_path = ctx.media.path(event.audio_key)
         transcript_key = ctx.media.key(ctx.job_id, "transcript.json")
-        parts = await asyncio.to_thread(self._planned_parts, audio_path)
-        if parts > 1:
-            transcript = await self._transcribe_in_parts(event, ctx, audio_path)
-        else:
-            transcript = await transcribe(
-                audio_path, self.config, language=event.options.language, on_progress=ctx.progress
-            )
         next_event = event.follow_up(
             TranscriptReady,
             options=event.options,
@@ -170,6 +173,17 @@ class TranscribeWorker(StageWorker[MediaReady]):
             video_key=event.video_key,
             transcript_key=transcript_key,
         )
+        cache_id = await self._cache_id(event, ctx, audio_path)
+        if cache_id is not None and (reused := await self._reuse(cache_id, ctx, transcript_key)) is not None:
+            ctx.progress(1.0, REUSED_MESSAGE)
+            return self._outcome(next_event, transcript_key, reused, "hit")
+        parts = await asyncio.to_thread(self._planned_parts, audio_path)
+        if parts > 1:
+            transcript = await self._transcribe_in_parts(event, ctx, audio_path)
+        else:
+            transcript = await transcribe(
+                audio_path, self.config, language=event.options.language, on_progress=ctx.progress
+            )
         if transcript is None:
             # The job ended (cancelled, failed elsewhere) or a newer attempt took over while this one
             # waited: the runner's conditional write refuses this outcome, so nothing is published.
@@ -178,13 +192,61 @@ class TranscribeWorker(StageWorker[MediaReady]):
             self.realtime_factor.labels(self.transcribe_settings.whisper_device).observe(
                 (time.monotonic() - started) / transcript.duration_seconds
             )
-        write_atomically(ctx.media.prepare(transcript_key), transcript.model_dump_json())
+        transcript_path = ctx.media.prepare(transcript_key)
+        write_atomically(transcript_path, transcript.model_dump_json())
+        if cache_id is not None:
+            await self._keep(cache_id, ctx, transcript_path)
+        return self._outcome(next_event, transcript_key, transcript, None if cache_id is None else "miss")
+
+    @staticmethod
+    def _outcome(
+        next_event: TranscriptReady, transcript_key: str, transcript: Transcript, cache: CacheResult | None
+    ) -> StageOutcome:
         summary = TranscriptSummary.of(transcript)
-        return StageOutcome(
-            event=next_event,
-            record={"transcript": {"key": transcript_key, **summary.model_dump()}},
-            message=f"Transcribed {summary.word_count} words",
+        record: dict[str, Any] = {"transcript": {"key": transcript_key, **summary.model_dump()}}
+        if cache is not None:
+            record["cache.transcript"] = cache
+        words = f"{summary.word_count} words"
+        message = f"{REUSED_MESSAGE}: {words}" if cache == "hit" else f"Transcribed {words}"
+        return StageOutcome(event=next_event, record=record, message=message)
+
+    # --- the transcript cache -----------------------------------------------------------------
+
+    async def _cache_id(self, event: MediaReady, ctx: StageContext, audio_path: Path) -> str | None:
+        if self.cache is None:
+            return None
+        settings = transcript_settings(
+            self.config, event.options.language, self.transcribe_settings.transcribe_chunk_seconds
         )
+        try:
+            return await transcript_entry_id(self.cache.scope_for(ctx.tenant_id), audio_path, settings)
+        except FileNotFoundError:
+            return None  # transcribe() reports the missing audio
+
+    async def _reuse(self, cache_id: str, ctx: StageContext, transcript_key: str) -> Transcript | None:
+        assert self.cache is not None
+        try:
+            entry = await self.cache.lookup(cache_id)
+            target = ctx.media.prepare(transcript_key)
+            if entry is None or not await self.cache.link_into(entry, {"transcript": target}):
+                return None
+            return Transcript.model_validate_json(await asyncio.to_thread(target.read_bytes))
+        except Exception:  # a shortcut only: when the cache cannot be read, transcribe
+            ctx.log.exception("could not reuse the cached transcript")
+            return None
+
+    async def _keep(self, cache_id: str, ctx: StageContext, transcript_path: Path) -> None:
+        assert self.cache is not None
+        try:
+            await self.cache.store(
+                cache_id,
+                kind="transcript",
+                scope=self.cache.scope_for(ctx.tenant_id),
+                files={"transcript": transcript_path},
+                meta={},
+            )
+        except Exception:  # the job has its transcript; failing to keep a copy must not fail it
+            ctx.log.exception("could not keep the transcript in the cache")
 
     def _planned_parts(self, audio_path: Any) -> int:
         try:

@@ -286,6 +286,13 @@ class WebhookAttemptView(BaseModel):
     next_attempt_at: datetime | None = None
 
 
+class CacheUse(BaseModel):
+    """Whether a job reused an earlier job's download and transcript."""
+
+    source: Literal["hit", "miss"] | None = Field(default=None, description="Download and speech track.")
+    transcript: Literal["hit", "miss"] | None = None
+
+
 class JobView(BaseModel):
     id: str
     tenant_id: str
@@ -303,6 +310,7 @@ class JobView(BaseModel):
     transcript: TranscriptSummary | None = None
     clips: list[ClipView] = Field(default_factory=list)
     analysis: AnalysisInfo | None = None
+    cache: CacheUse | None = Field(default=None, description="Whether the download and transcript were reused.")
     error: JobError | None = None
     callback_url: str | None = None
     webhooks: list[WebhookAttemptView] = Field(default_factory=list, description="Notification attempts, oldest first.")
@@ -331,6 +339,7 @@ class JobView(BaseModel):
             transcript=job.get("transcript"),
             clips=clips,
             analysis=job.get("analysis"),
+            cache=job.get("cache"),
             error=job.get("error"),
             callback_url=job.get("callback_url"),
             webhooks=job.get("webhooks") or [],

@@ -8,6 +8,7 @@ not by its name or content type.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from io import BufferedWriter
 from pathlib import Path
@@ -134,7 +135,12 @@ def _parse_fields(raw: dict[str, bytes]) -> UploadFields:
         ) from exc
 
 
-async def _receive(request: Request, sink: _MultipartSink, out: BufferedWriter) -> None:
+def _write(out: BufferedWriter, digest: hashlib._Hash, data: bytes) -> None:
+    digest.update(data)
+    out.write(data)
+
+
+async def _receive(request: Request, sink: _MultipartSink, out: BufferedWriter, digest: hashlib._Hash) -> None:
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
@@ -148,7 +154,7 @@ async def _receive(request: Request, sink: _MultipartSink, out: BufferedWriter) 
     async for chunk in request.stream():
         parser.write(chunk)
         if sink.pending:
-            await asyncio.to_thread(out.write, sink.take_pending())
+            await asyncio.to_thread(_write, out, digest, sink.take_pending())
     parser.finalize()
 
 
@@ -193,10 +199,11 @@ async def upload_job(request: Request, state: StateDep, tenant: TenantDep) -> Jo
     key = state.media.key(job_id, UPLOAD_NAME)
     target = state.media.prepare(key)
     sink = _MultipartSink(target, limit)
+    digest = hashlib.sha256()  # while it streams: the source cache knows an upload by its bytes
     try:
         with target.open("wb") as out:
             try:
-                await _receive(request, sink, out)
+                await _receive(request, sink, out, digest)
             except TooLarge:
                 raise _too_large(limit) from None
         if sink.filename is None or sink.file_bytes == 0:
@@ -212,7 +219,7 @@ async def upload_job(request: Request, state: StateDep, tenant: TenantDep) -> Jo
     except BaseException:
         await asyncio.to_thread(state.media.delete_job, job_id)
         raise
-    source = SourceRef(kind="upload", media_key=key, filename=sink.filename)
+    source = SourceRef(kind="upload", media_key=key, filename=sink.filename, sha256=digest.hexdigest())
     extra = {"callback_url": fields.callback_url} if fields.callback_url else None
     return await start_job(state, tenant, source, fields.options, fields.priority, job_id=job_id, extra=extra)
 
