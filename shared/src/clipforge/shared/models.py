@@ -55,6 +55,7 @@ STAGE_PROGRESS_SPAN: dict[Stage, tuple[float, float]] = {
 class StageStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    RETRYING = "retrying"  # an attempt failed for a reason that may pass; the next one is scheduled
     DONE = "done"
     FAILED = "failed"
 
