@@ -8,11 +8,18 @@ SecantusDB, and (``slow_stage_worker.py``) a worker process served the way servi
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from clipforge.devstack.ports import free_port
@@ -98,3 +105,86 @@ async def served_worker(worker: StageWorker) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+SLOW_WORKER = Path(__file__).with_name("slow_stage_worker.py")
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``CLIPFORGE_*`` variables that give a service process these settings."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        text = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+        env[f"CLIPFORGE_{name.upper()}"] = text
+    return env
+
+
+class SlowWorkerProcess:
+    """``slow_stage_worker.py`` as its own process on a free port."""
+
+    def __init__(self, settings: Settings, markers: Path, *, seconds: float, prefetch: int = 1) -> None:
+        self.port = free_port()
+        self.markers = markers
+        markers.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            **settings_env(settings),
+            "CLIPFORGE_HTTP_PORT": str(self.port),
+            "CLIPFORGE_LOG_JSON": "false",
+            "SLOW_STAGE_SECONDS": str(seconds),
+            "SLOW_STAGE_MARKERS": str(markers),
+            "SLOW_STAGE_PREFETCH": str(prefetch),
+        }
+        self.log_path = markers / f"worker-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, str(SLOW_WORKER)], env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"worker exited with {self.process.returncode}: {self.log()}")
+                try:
+                    if (await client.get(f"{self.url}/readyz", timeout=5.0)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"worker not ready within {timeout} s: {self.log()}")
+
+    async def wait_exit(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"worker still running after {timeout} s")
+            await asyncio.sleep(0.1)
+        return self.process.returncode
+
+    def marker(self, job_id: str, attempt: int, what: str) -> Path:
+        return self.markers / f"{job_id}-{attempt}.{what}"
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a stopped process cannot die until continued
+            self.process.kill()
+        self.process.wait(timeout=30)
+        self._log.close()
+
+
+async def wait_for_path(path: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(path.exists):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear within {timeout} s")
+        await asyncio.sleep(0.1)

@@ -102,5 +102,8 @@ def _storage_error(exc: OSError, stage: str) -> StageError:
 
 def gave_up(error: StageError, attempts: int) -> StageError:
     """The final error of a stage whose retryable failures used up every attempt."""
-    message = error.message.rstrip()
-    return StageError(error.code, f"We gave up after {attempts} attempts: {message}")
+    return StageError(error.code, f"We gave up after {attempts_text(attempts)}: {error.message.rstrip()}")
+
+
+def attempts_text(attempts: int) -> str:
+    return f"{attempts} attempt" if attempts == 1 else f"{attempts} attempts"

@@ -30,6 +30,7 @@ from typing import Any
 from faststream.rabbit import RabbitBroker
 
 from clipforge.shared.events import JobFailed, JobRequested, new_event_id
+from clipforge.shared.failures import attempts_text
 from clipforge.shared.jobs import JobStore, utc_now
 from clipforge.shared.models import JobError, JobOptions, SourceRef, Stage, StageStatus
 from clipforge.shared.progress import ProgressEmitter
@@ -133,7 +134,7 @@ class Watchdog:
         event = stage_input_event(job, stage)
         if tries >= self.settings.stage_max_attempts or event is None:
             reason = (
-                f"We gave up after {tries} attempts: the {stage.value} step stopped responding each time "
+                f"We gave up after {attempts_text(tries)}: the {stage.value} step stopped responding each time "
                 "(its worker was lost or stuck)."
                 if event is not None
                 else f"The {stage.value} step stopped responding and its input is no longer known."
