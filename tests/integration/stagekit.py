@@ -171,7 +171,8 @@ class SlowWorkerProcess:
         return self.markers / f"{job_id}-{attempt}.{what}"
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def kill(self) -> None:
