@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -605,6 +606,7 @@ class StageWorker(Generic[EventT]):
                 "x-clipforge-code": code,
                 "x-clipforge-reason": detail[:1000],
                 "x-clipforge-dead-at": utc_now().isoformat(),
+                "x-clipforge-dead-id": uuid.uuid4().hex[:24],
                 **headers,
             },
             content_type="application/json",

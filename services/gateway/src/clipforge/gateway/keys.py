@@ -27,6 +27,7 @@ class IssuedKey:
     tenant_id: str
     name: str
     api_key: str  # the only time the full key exists outside the caller's hands
+    admin: bool = False
 
 
 def _digest(secret: str) -> str:
@@ -40,7 +41,7 @@ class KeyStore:
     async def ensure_indexes(self) -> None:
         await self.keys.create_index("tenant_id")
 
-    async def create(self, tenant_id: str, name: str = "") -> IssuedKey:
+    async def create(self, tenant_id: str, name: str = "", *, admin: bool = False) -> IssuedKey:
         if not TENANT_PATTERN.fullmatch(tenant_id):
             raise ValueError("tenant ids are 1-63 lowercase letters, digits, '-' or '_'")
         key_id = secrets.token_hex(6)
@@ -53,9 +54,10 @@ class KeyStore:
                 "digest": _digest(secret),
                 "created_at": datetime.now(UTC),
                 "revoked_at": None,
+                "admin": admin,  # may also call the operators' endpoints under /v1/admin
             }
         )
-        return IssuedKey(key_id, tenant_id, name, f"cf_{key_id}_{secret}")
+        return IssuedKey(key_id, tenant_id, name, f"cf_{key_id}_{secret}", admin)
 
     async def revoke(self, key_id: str) -> bool:
         result = await self.keys.update_one(
@@ -69,10 +71,19 @@ class KeyStore:
 
     async def tenant_for(self, api_key: str) -> str | None:
         """The tenant of a valid, unrevoked key; None for anything else."""
+        record = await self._record(api_key)
+        return None if record is None else str(record["tenant_id"])
+
+    async def is_admin(self, api_key: str) -> bool | None:
+        """Whether a valid, unrevoked key has the admin scope; None when the key is not valid."""
+        record = await self._record(api_key)
+        return None if record is None else bool(record.get("admin", False))
+
+    async def _record(self, api_key: str) -> dict[str, Any] | None:
         match = KEY_PATTERN.fullmatch(api_key.strip())
         if match is None:
             return None
         record = await self.keys.find_one({"_id": match["key_id"], "revoked_at": None})
         if record is None or not hmac.compare_digest(record["digest"], _digest(match["secret"])):
             return None
-        return str(record["tenant_id"])
+        return record
