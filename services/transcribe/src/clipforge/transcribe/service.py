@@ -31,6 +31,7 @@ from clipforge.shared.worker import (
     StageDefinition,
     StageOutcome,
     StageWorker,
+    consumes,
 )
 from clipforge.transcribe.chunking import (
     VAD_FRAME_SAMPLES,
@@ -141,7 +142,7 @@ class TranscribeWorker(StageWorker[MediaReady]):
 
     async def is_ready(self) -> dict[str, bool]:
         ready = await super().is_ready()
-        ready["consumer"] = ready["consumer"] and self.chunk_subscriber.running
+        ready["consumer"] = ready["consumer"] and consumes(self.chunk_subscriber)
         return ready
 
     async def _on_control(self, command: ControlCommand) -> None:
