@@ -19,9 +19,10 @@ from stagekit import ProgrammableStage, media_ready, requested, running_worker
 from support import body_of, get_message, new_job, publish_json, wait_for_job
 
 from clipforge.devstack.rabbit import delete_topology
+from clipforge.devstack.secantus import SecantusServer
 from clipforge.shared.errors import StageError
 from clipforge.shared.events import JobRequested, MediaReady
-from clipforge.shared.jobs import JobStore
+from clipforge.shared.jobs import JobStore, connect
 from clipforge.shared.process import run_process
 from clipforge.shared.settings import Settings
 from clipforge.shared.topology import Topology
@@ -187,4 +188,55 @@ async def test_program_killed_by_a_signal_is_retried(
             assert any("was stopped by the system (signal 9)" in message for message in events), events
             assert done["status"] != "failed"
     finally:
+        drop_delay_queues(settings)
+
+
+async def test_database_outage_delays_the_message_instead_of_a_hot_requeue_loop(
+    settings: Settings, amqp: aio_pika.abc.AbstractChannel, tmp_path: Path
+) -> None:
+    # A database of this test's own, so stopping it disturbs no other test.
+    database = SecantusServer(tmp_path / "db", log_path=tmp_path / "db.log").start()
+    settings = Settings(
+        **{
+            **retry_settings(settings, base=0.5).model_dump(),
+            "mongo_url": database.url,
+            "database_timeout_ms": 500,
+        }
+    )
+    client = connect(database.url)
+    store = JobStore(client[settings.mongo_database])
+    stage = ProgrammableStage()
+    try:
+        async with running_worker(settings, stage) as worker:
+            job = await new_job(store)
+            database.stop()
+            await submit(amqp, settings.topology_prefix, job)
+            delayed = 0.0
+            for _ in range(600):
+                delayed = (
+                    worker.registry.get_sample_value(
+                        "clipforge_stage_messages_total", {"stage": "ingest", "result": "delayed"}
+                    )
+                    or 0.0
+                )
+                if delayed >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert delayed >= 2, "the message did not go through the delay queue while the database was down"
+            assert stage.calls == 0
+            # Not handed straight back: the message waits in a delay queue, not in its stage queue.
+            assert (
+                worker.registry.get_sample_value(
+                    "clipforge_stage_messages_total", {"stage": "ingest", "result": "requeued"}
+                )
+                is None
+            )
+
+            database.start()
+            done = await wait_for_job(store, job["_id"], lambda j: j["stages"]["ingest"]["status"] == "done")
+            assert done["stages"]["ingest"]["attempt"] == 1
+            assert stage.calls == 1
+    finally:
+        await client.close()
+        database.stop()
         drop_delay_queues(settings)

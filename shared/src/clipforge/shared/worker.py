@@ -513,7 +513,6 @@ class StageWorker(Generic[EventT]):
         await self.emitter.emit(job)
         await self._publish_delayed(body, message, delay, {"x-clipforge-attempt": claim.tries})
         await message.ack()
-        self.metrics.failures.labels(self.stage, error.code).inc()
         self.metrics.processed.labels(self.stage, "retrying").inc()
 
     async def _hand_back(
