@@ -158,3 +158,32 @@ async def test_readiness_fails_when_the_consumer_channel_is_closed(settings: Set
         gone = await client.get(f"{url}/readyz")
         assert gone.status_code == 503
         assert gone.json()["checks"] == {"broker": True, "database": True, "consumer": False}
+
+
+async def test_readiness_notices_a_consumer_the_broker_cancelled_until_it_is_restored(
+    settings: Settings, store: JobStore, amqp: aio_pika.abc.AbstractChannel
+) -> None:
+    stage = ProgrammableStage()
+    async with running_worker(settings, stage) as worker:
+        assert (await worker.is_ready())["consumer"] is True
+        # Deleting the queue makes the broker cancel the consumer while channel and connection stay open.
+        await amqp.queue_delete(worker.topology.stage_queue(Stage.INGEST).name)
+        states = [(await worker.is_ready())["consumer"]]
+        for _ in range(100):
+            if not states[-1]:
+                break
+            await asyncio.sleep(0.05)
+            states.append((await worker.is_ready())["consumer"])
+        assert states[-1] is False, "readiness never noticed the cancelled consumer"
+        # aio-pika's recovery declares the queue again and consumes under the same tag.
+        for _ in range(600):
+            if (await worker.is_ready())["consumer"]:
+                break
+            await asyncio.sleep(0.1)
+        assert (await worker.is_ready())["consumer"] is True
+        job = await store.create(
+            tenant_id="default", source=SourceRef(url="http://127.0.0.1:9/v.mp4"), options=JobOptions()
+        )
+        body = requested(job).model_dump_json().encode()
+        await publish_json(amqp, worker.topology, "interactive.job.requested", body)
+        await wait_for_job(store, job["_id"], lambda j: j["stages"]["ingest"]["status"] == "done")

@@ -634,7 +634,13 @@ def consumes(subscriber: Any) -> bool:
         if channel.is_closed:
             return False
         connection = getattr(channel, "_connection", None)
-        return connection is None or not connection.is_closed
+        if connection is not None and connection.is_closed:
+            return False
+        # A consumer the broker cancelled (its queue deleted, a node lost) is gone from the
+        # underlying channel's consumers until aio-pika restores it under the same tag.
+        underlay = getattr(getattr(channel, "_channel", None), "channel", None)
+        consumers = getattr(underlay, "consumers", None)
+        return consumers is None or subscriber._consumer_tag in consumers
     except Exception:
         return False
 
