@@ -251,6 +251,14 @@ class DeadLetterQueue:
                 return RequeueOutcome(
                     id=view.id, job_id=view.job_id, outcome="skipped", detail=f"The job is {job['status']}."
                 )
+            failed_at = ((job or {}).get("error") or {}).get("stage")
+            if job is not None and job["status"] == JobStatus.FAILED.value and failed_at != stage:
+                return RequeueOutcome(
+                    id=view.id,
+                    job_id=view.job_id,
+                    outcome="skipped",
+                    detail=f"The job failed later, at {failed_at}; retry it with POST /v1/jobs/{{id}}/retry.",
+                )
             if job is not None and job["status"] == JobStatus.FAILED.value:
                 reset = await self.store.reset_for_retry(view.job_id, job["tenant_id"], Stage(stage))
                 if reset is not None and self.emit is not None:
