@@ -45,6 +45,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
+from clipforge.shared.consumers import consumes, routing_key_of, stop_consuming
 from clipforge.shared.errors import StageError
 from clipforge.shared.events import PRIORITIES, ControlCommand, Event, JobFailed, Priority
 from clipforge.shared.failures import classify, gave_up
@@ -342,7 +343,7 @@ class StageWorker(Generic[EventT]):
         await self.broker.publish(
             body,
             exchange=self.topology.retry_exchange,
-            routing_key=_routing_key(message),
+            routing_key=routing_key_of(message),
             persist=True,
             mandatory=True,
             message_id=getattr(message, "message_id", None),
@@ -363,7 +364,7 @@ class StageWorker(Generic[EventT]):
             },
         )
         claim = await self.store.claim_stage(
-            event.job_id, self.stage, input_event={"routing_key": _routing_key(message), "body": json.loads(body)}
+            event.job_id, self.stage, input_event={"routing_key": routing_key_of(message), "body": json.loads(body)}
         )
         if claim.outcome is ClaimOutcome.ALREADY_DONE:
             await self._republish_output(claim.job or {}, job_log)
@@ -589,7 +590,7 @@ class StageWorker(Generic[EventT]):
         self, body: bytes, message: Any, *, code: str, detail: str, extra: dict[str, Any] | None = None
     ) -> None:
         """Park the original message in the dead-letter queue with the reason, then ack it."""
-        headers = {"x-clipforge-routing-key": _routing_key(message), **(extra or {})}
+        headers = {"x-clipforge-routing-key": routing_key_of(message), **(extra or {})}
         await self._park(body, code, detail, headers)
         await message.ack()
 
@@ -610,54 +611,3 @@ class StageWorker(Generic[EventT]):
             },
             content_type="application/json",
         )
-
-
-def _routing_key(message: Any) -> str:
-    """The routing key a delivery came with (its original one, also after a delay queue)."""
-    raw = getattr(message, "raw_message", None)
-    return str(getattr(raw, "routing_key", "") or "")
-
-
-def consumes(subscriber: Any) -> bool:
-    """The subscriber really consumes: started, and its channel and connection are open.
-
-    ``running`` alone stays true when the broker closed the channel (or the connection died and
-    was not restored), which is the case a readiness check exists to catch.
-    """
-    if not subscriber.running:
-        return False
-    queue = getattr(subscriber, "_queue_obj", None)
-    if queue is None or getattr(subscriber, "_consumer_tag", None) is None:
-        return False
-    channel = queue.channel
-    try:
-        if channel.is_closed:
-            return False
-        connection = getattr(channel, "_connection", None)
-        if connection is not None and connection.is_closed:
-            return False
-        # A consumer the broker cancelled (its queue deleted, a node lost) is gone from the
-        # underlying channel's consumers until aio-pika restores it under the same tag.
-        underlay = getattr(getattr(channel, "_channel", None), "channel", None)
-        consumers = getattr(underlay, "consumers", None)
-        return consumers is None or subscriber._consumer_tag in consumers
-    except Exception:
-        return False
-
-
-async def stop_consuming(subscriber: Any) -> None:
-    """Cancel a subscriber's consumer now (no more deliveries) without waiting for its handlers.
-
-    FastStream's own ``stop`` first waits for running handlers (up to its graceful timeout) and
-    only then cancels the consumer, so the broker would keep delivering meanwhile.
-    """
-    queue = getattr(subscriber, "_queue_obj", None)
-    tag = getattr(subscriber, "_consumer_tag", None)
-    if queue is None or tag is None:
-        return
-    try:
-        if not queue.channel.is_closed:
-            await queue.cancel(tag)
-    except Exception:
-        log.warning("could not cancel consumer %s", tag, exc_info=True)
-    subscriber._consumer_tag = None

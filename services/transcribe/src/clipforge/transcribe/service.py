@@ -21,6 +21,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from prometheus_client import Counter, Histogram
 from pydantic import Field, ValidationError
 
+from clipforge.shared.consumers import consumes
 from clipforge.shared.errors import StageCancelled, StageError
 from clipforge.shared.events import ControlCommand, MediaReady, TranscriptionChunk, TranscriptReady
 from clipforge.shared.models import JobStatus, Stage, Transcript, TranscriptSummary, ignore_progress
@@ -31,7 +32,6 @@ from clipforge.shared.worker import (
     StageDefinition,
     StageOutcome,
     StageWorker,
-    consumes,
 )
 from clipforge.transcribe.chunking import (
     VAD_FRAME_SAMPLES,
