@@ -61,10 +61,12 @@ async def test_watchdog_rescues_a_job_whose_worker_stopped_beating(
         os.kill(frozen.process.pid, signal.SIGSTOP)
 
         rescuer = ProgrammableStage()
-        async with running_worker(settings, rescuer):
+        async with running_worker(settings, rescuer) as worker:
             done = await wait_for_job(
                 store, job["_id"], lambda j: j["stages"]["ingest"]["status"] == "done", timeout=120
             )
+            actions = worker.registry.get_sample_value("clipforge_watchdog_actions_total", {"action": "retried"})
+            assert actions == 1
         assert done["stages"]["ingest"]["attempt"] == 2
         assert rescuer.calls == 1
         messages = [doc["event"]["message"] for doc in await store.events_after(job["_id"], 0)]

@@ -28,6 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from faststream.rabbit import RabbitBroker
+from prometheus_client import CollectorRegistry, Counter
 
 from clipforge.shared.events import JobFailed, JobRequested, new_event_id
 from clipforge.shared.failures import attempts_text
@@ -96,6 +97,7 @@ class Watchdog:
         *,
         publish: Publish,
         dead_letter: DeadLetter,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.store = store
         self.emitter = emitter
@@ -104,6 +106,12 @@ class Watchdog:
         self.settings = settings
         self.publish = publish
         self.dead_letter = dead_letter
+        self.actions = Counter(
+            "clipforge_watchdog_actions_total",
+            "Jobs this process's watchdog moved: stalled stages retried or failed, lost events sent again.",
+            ["action"],
+            registry=registry,
+        )
 
     async def run(self) -> None:
         while True:
@@ -125,6 +133,9 @@ class Watchdog:
         idle_before = now - timedelta(seconds=self.settings.queued_timeout_seconds)
         for job in await self.store.idle_jobs(updated_before=idle_before):
             await self._idle(job, report)
+        for action, count in (("retried", report.retried), ("failed", report.failed), ("resent", report.resent)):
+            if count:
+                self.actions.labels(action).inc(count)
         return report
 
     async def _stalled(self, job: Document, stage: Stage, report: SweepReport) -> None:

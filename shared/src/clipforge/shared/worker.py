@@ -181,6 +181,7 @@ class StageWorker(Generic[EventT]):
             self.settings,
             publish=self.publish_raw,
             dead_letter=self._park,
+            registry=self.registry,
         )
 
     async def start_watchdog(self) -> None:
