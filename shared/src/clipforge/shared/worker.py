@@ -387,6 +387,11 @@ class StageWorker(Generic[EventT]):
             await self._fail(event, claim, gave_up(error, claim.tries - 1), body, message, job_log)
             return
         await self.emitter.emit(claim.job)
+        if self.stopping.is_set():
+            # The drain began while this message was being claimed: it will not wait for work
+            # that starts now. (No await from here to ``running_jobs``, so none slips past it.)
+            await self._hand_back(event, claim, message, job_log)
+            return
         job_log.info("stage started (attempt %d, try %d)", claim.attempt, claim.tries)
 
         started = time.monotonic()
