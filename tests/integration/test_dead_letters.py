@@ -15,13 +15,14 @@ from stagekit import ProgrammableStage, media_ready, requested, running_worker, 
 from support import publish_json, queue_depth, serve_gateway, wait_for_job
 
 from clipforge.devstack.rabbit import delete_topology
+from clipforge.gateway.dead_letters import DeadLetterQueue
 from clipforge.gateway.keys import KeyStore
 from clipforge.shared.errors import StageError
 from clipforge.shared.events import JobRequested
 from clipforge.shared.jobs import JobStore
-from clipforge.shared.models import JobOptions, SourceRef
+from clipforge.shared.models import JobOptions, SourceRef, Stage
 from clipforge.shared.settings import Settings
-from clipforge.shared.topology import Topology
+from clipforge.shared.topology import DELIVERY_LIMIT, Topology
 from clipforge.shared.worker import StageContext, StageOutcome
 
 pytestmark = pytest.mark.integration
@@ -152,3 +153,45 @@ async def test_cli_lists_an_unparseable_message_and_sends_it_back_to_its_queue(
 
     missing = await asyncio.to_thread(run_cli, settings, "requeue", "0" * 24)
     assert missing.returncode == 1 and "not_found" in missing.stdout
+
+
+async def test_a_message_the_broker_dead_lettered_after_its_delivery_limit_is_listed_and_sent_back(
+    settings: Settings, store: JobStore, amqp: aio_pika.abc.AbstractChannel
+) -> None:
+    topology = Topology(settings.topology_prefix)
+    async with running_worker(settings, ProgrammableStage()):
+        pass  # declares the topology, then stops consuming
+    job = await store.create(
+        tenant_id="default", source=SourceRef(url="http://127.0.0.1:9/v.mp4"), options=JobOptions()
+    )
+    await publish_json(amqp, topology, "batch.job.requested", requested(job).model_dump_json().encode())
+    # A consumer that keeps crashing on it: handed back until RabbitMQ's delivery limit parks it.
+    queue = await amqp.get_queue(topology.stage_queue(Stage.INGEST, "batch").name, ensure=False)
+    for _ in range(DELIVERY_LIMIT + 1):
+        message = None
+        for _ in range(100):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is not None:
+                break
+            await asyncio.sleep(0.05)
+        if message is None:
+            break
+        await message.nack(requeue=True)
+
+    dead_letters = DeadLetterQueue(settings.amqp_url, topology, store)
+    listing = await dead_letters.list()
+    for _ in range(100):
+        if listing.items:
+            break
+        await asyncio.sleep(0.1)
+        listing = await dead_letters.list()
+    (parked,) = listing.items
+    assert parked.source == "broker" and parked.code == "delivery_limit"
+    assert parked.stage == "ingest" and parked.job_id == job["_id"]
+    assert parked.routing_key == "batch.job.requested"
+    assert parked.reason == f"RabbitMQ dead-lettered it from {queue.name} (delivery_limit)."
+
+    report = await dead_letters.requeue({parked.id})
+    assert report.requeued == 1 and report.outcomes[0].detail == "Sent back to its queue."
+    assert await queue_depth(amqp, queue.name) == 1
+    assert (await dead_letters.list()).items == []
