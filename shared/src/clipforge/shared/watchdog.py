@@ -4,9 +4,11 @@ Three cases, each found by a query and acted on through a compare-and-set on the
 so when every worker's watchdog sees the same job only one acts and doing it twice is harmless:
 
 - **stalled**: a stage runs but has not beaten (``heartbeat.py``) for
-  ``CLIPFORGE_HEARTBEAT_TIMEOUT_SECONDS``: its worker froze, lost the database, or its message
-  was dead-lettered by the broker after crash loops. The stage's stored input event is sent
-  again (the new attempt's claim makes the old one's writes no-ops), or, once it has had
+  ``CLIPFORGE_HEARTBEAT_TIMEOUT_SECONDS`` and its queue holds nothing: its worker froze, lost
+  the database, or its message was dead-lettered by the broker after crash loops (a worker that
+  died gives its message back to the queue, where the next claim takes over). The stage's
+  stored input event is sent again (the new attempt's claim makes the old one's writes
+  no-ops), or, once it has had
   ``CLIPFORGE_STAGE_MAX_ATTEMPTS`` attempts, the job fails with ``stage_stalled``.
 - **lost retry**: a stage waits for a retry that was due a heartbeat timeout ago, and its queue
   holds nothing (so the delayed message is not merely waiting behind others).
@@ -143,6 +145,10 @@ class Watchdog:
         attempt, tries = int(state["attempt"]), int(state.get("tries", state["attempt"]))
         job_log = _job_log(job, stage)
         event = stage_input_event(job, stage)
+        if await self._queue_has_work(job, stage):
+            # A worker that died hands its message back to the queue by itself; sending another
+            # copy would have two workers write the same files once one is free.
+            return
         if tries >= self.settings.stage_max_attempts or event is None:
             reason = (
                 f"We gave up after {attempts_text(tries)}: the {stage.value} step stopped responding each time "
