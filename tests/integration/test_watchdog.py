@@ -71,6 +71,18 @@ async def test_watchdog_rescues_a_job_whose_worker_stopped_beating(
         assert rescuer.calls == 1
         messages = [doc["event"]["message"] for doc in await store.events_after(job["_id"], 0)]
         assert "The ingest step stopped responding; handing it to another worker" in messages
+
+        # The frozen worker wakes up, learns at its next beat that it was taken over, and stops.
+        os.kill(frozen.process.pid, signal.SIGCONT)
+        for _ in range(600):
+            if "a newer attempt took over" in frozen.log():
+                break
+            await asyncio.sleep(0.1)
+        assert "stage stopped: a newer attempt took over" in frozen.log()
+        assert not frozen.marker(job["_id"], 1, "finished").exists()
+        after = await store.get(job["_id"])
+        assert after is not None and after["stages"]["ingest"]["status"] == "done"
+        assert after["stages"]["ingest"]["attempt"] == 2
     finally:
         frozen.kill()
 

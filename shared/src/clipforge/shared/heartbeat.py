@@ -2,7 +2,8 @@
 
 The watchdog (``watchdog.py``) takes over a stage whose heartbeat is older than
 ``CLIPFORGE_HEARTBEAT_TIMEOUT_SECONDS``. The write is conditional on the attempt, so a worker
-that was taken over learns it (and says so in its log) instead of beating for someone else.
+that was taken over (it froze and woke up) learns it at its next beat and stops its work, which
+would otherwise write the same media files as the newer attempt.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from clipforge.shared.jobs import JobStore
 from clipforge.shared.models import Stage
@@ -25,6 +27,7 @@ class Heartbeat:
         self.attempt = attempt
         self.interval_seconds = interval_seconds
         self.superseded = False
+        self.on_superseded: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
@@ -44,6 +47,9 @@ class Heartbeat:
                     self.attempt,
                     extra={"job_id": self.job_id, "stage": self.stage.value},
                 )
+                if self.on_superseded is not None:
+                    self.on_superseded()
+                return
 
     async def __aenter__(self) -> Heartbeat:
         self._task = asyncio.create_task(self._run(), name=f"heartbeat-{self.job_id}")

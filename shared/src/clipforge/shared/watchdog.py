@@ -135,10 +135,11 @@ class Watchdog:
         idle_before = now - timedelta(seconds=self.settings.queued_timeout_seconds)
         for job in await self.store.idle_jobs(updated_before=idle_before):
             await self._idle(job, report)
-        for action, count in (("retried", report.retried), ("failed", report.failed), ("resent", report.resent)):
-            if count:
-                self.actions.labels(action).inc(count)
         return report
+
+    def _count(self, report: SweepReport, action: str) -> None:
+        setattr(report, action, getattr(report, action) + 1)
+        self.actions.labels(action).inc()
 
     async def _stalled(self, job: Document, stage: Stage, report: SweepReport) -> None:
         state = job["stages"][stage.value]
@@ -163,7 +164,7 @@ class Watchdog:
             job_log.warning("watchdog failed the job: %s", reason, extra={"code": error.code})
             await self.emitter.emit(failed)
             await self._publish_failure(job, error, event)
-            report.failed += 1
+            self._count(report, "failed")
             return
         error = JobError(
             stage=stage.value,
@@ -182,8 +183,8 @@ class Watchdog:
             return  # another watchdog (or the worker itself) got there first
         job_log.warning("stage %s attempt %d stopped beating; sending its input again", stage.value, attempt)
         await self.emitter.emit(taken)
+        self._count(report, "retried")
         await self._resend(event)
-        report.retried += 1
 
     async def _lost_retry(self, job: Document, stage: Stage, report: SweepReport) -> None:
         event = stage_input_event(job, stage)
@@ -194,8 +195,8 @@ class Watchdog:
         ):
             return
         _job_log(job, stage).warning("retry of %s is long overdue; sending its input again", stage.value)
+        self._count(report, "resent")
         await self._resend(event)
-        report.resent += 1
 
     async def _idle(self, job: Document, report: SweepReport) -> None:
         stage = next_stage(job)
@@ -207,8 +208,8 @@ class Watchdog:
         if not await self.store.touch_idle(job["_id"], seen_updated=job["updated_at"]):
             return
         _job_log(job, stage).warning("job has waited for %s with nothing queued; sending its input again", stage.value)
+        self._count(report, "resent")
         await self._resend(event)
-        report.resent += 1
 
     async def _queue_has_work(self, job: Document, stage: Stage) -> bool:
         """Messages ready in the stage's queue: the job's own may be among them, behind the others."""

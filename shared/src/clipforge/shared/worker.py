@@ -421,11 +421,18 @@ class StageWorker(Generic[EventT]):
             interval_seconds=self.settings.heartbeat_interval_seconds,
         )
         work = asyncio.create_task(self.definition.handler(event, context))  # type: ignore[arg-type]
+        heartbeat.on_superseded = work.cancel
         self.running_jobs[event.job_id] = work
         try:
             async with progress, heartbeat:
                 outcome = await work
         except asyncio.CancelledError:
+            if heartbeat.superseded:
+                # A newer attempt owns the job now (this worker was taken over while it froze).
+                job_log.warning("stage stopped: a newer attempt took over; this message is done with")
+                await message.ack()
+                self.metrics.processed.labels(self.stage, "superseded").inc()
+                return
             if event.job_id in self.handed_back_jobs:
                 await self._hand_back(event, claim, message, job_log)
                 return
