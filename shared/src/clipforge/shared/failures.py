@@ -34,7 +34,7 @@ TRANSIENT_ERRNOS = frozenset(
     }
 )
 # A store that refuses writes is misconfigured: it will not fix itself between two attempts.
-REFUSED_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+REFUSED_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR})
 
 
 def classify(exc: BaseException, stage: str) -> StageError:

@@ -69,6 +69,8 @@ EventT = TypeVar("EventT", bound=Event)
 INFRASTRUCTURE_RETRY_DELAY_SECONDS = 2.0
 # Counts retries of a message made without the database (which holds the real count).
 RETRIES_HEADER = "x-clipforge-retries"
+# Such retries wait at most this long, so the end of an outage is noticed soon.
+INFRASTRUCTURE_MAX_DELAY_SECONDS = 30.0
 # Headers the broker adds on dead-lettering and redelivery; not carried into a republished copy.
 BROKER_HEADER_PREFIXES = ("x-death", "x-first-death", "x-last-death", "x-delivery-count")
 # Below RabbitMQ's default consumer timeout (30 min), after which it closes the channel.
@@ -315,7 +317,7 @@ class StageWorker(Generic[EventT]):
         """The runner itself failed (database or broker): delay the message, counting in a header."""
         headers = dict(getattr(message, "headers", None) or {})
         retries = int(headers.get(RETRIES_HEADER, 0) or 0) + 1
-        delay = self.settings.retry_delay_seconds(retries)
+        delay = min(self.settings.retry_delay_seconds(retries), INFRASTRUCTURE_MAX_DELAY_SECONDS)
         log.warning(
             "infrastructure error while handling job %s (%s: %s); retrying in %.1f s",
             event.job_id,
