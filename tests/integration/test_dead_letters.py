@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -195,3 +196,20 @@ async def test_a_message_the_broker_dead_lettered_after_its_delivery_limit_is_li
     assert report.requeued == 1 and report.outcomes[0].detail == "Sent back to its queue."
     assert await queue_depth(amqp, queue.name) == 1
     assert (await dead_letters.list()).items == []
+
+
+async def test_keys_cli_admin_flag_makes_a_key_that_may_use_the_admin_routes(
+    settings: Settings, store: JobStore
+) -> None:
+    env = {**os.environ, **settings_env(settings)}
+    cli = [sys.executable, "-m", "clipforge.gateway.keys_cli", "create", "--tenant", "ops", "--json"]
+    admin = await asyncio.to_thread(subprocess.run, [*cli, "--admin"], env=env, capture_output=True, text=True)
+    plain = await asyncio.to_thread(subprocess.run, cli, env=env, capture_output=True, text=True)
+    assert admin.returncode == 0 and plain.returncode == 0, admin.stderr + plain.stderr
+    admin_key, plain_key = json.loads(admin.stdout), json.loads(plain.stdout)
+    assert admin_key["admin"] is True and plain_key["admin"] is False
+    async with serve_gateway(settings) as url, httpx.AsyncClient(base_url=url) as client:
+        allowed = await client.get("/v1/admin/dead-letters", headers={"X-API-Key": admin_key["api_key"]})
+        refused = await client.get("/v1/admin/dead-letters", headers={"X-API-Key": plain_key["api_key"]})
+    assert allowed.status_code == 200 and allowed.json() == {"items": [], "more": False}
+    assert refused.status_code == 403
