@@ -27,7 +27,6 @@ from clipforge.shared.events import ControlCommand, MediaReady, TranscriptionChu
 from clipforge.shared.models import JobStatus, Stage, Transcript, TranscriptSummary, ignore_progress
 from clipforge.shared.settings import Settings
 from clipforge.shared.worker import (
-    INFRASTRUCTURE_RETRY_DELAY_SECONDS,
     StageContext,
     StageDefinition,
     StageOutcome,
@@ -266,11 +265,10 @@ class TranscribeWorker(StageWorker[MediaReady]):
             return
         try:
             result = await self.work_on_chunk(task)
-        except Exception:
-            log.exception("infrastructure error on part %d of job %s; handing it back", task.index, task.job_id)
+        except Exception as exc:
+            log.exception("infrastructure error on part %d of job %s; retrying it later", task.index, task.job_id)
             self.chunk_results.labels("requeued").inc()
-            await asyncio.sleep(INFRASTRUCTURE_RETRY_DELAY_SECONDS)
-            await message.nack(requeue=True)
+            await self._retry_without_database(task, body, message, exc)  # via a delay queue, as stages do
             return
         await message.ack()
         self.chunk_results.labels(result).inc()
