@@ -44,7 +44,8 @@ MEDIA_ROOT = "/data/media"
 NON_ROOT_UID = 10001
 SECRET_NAME = "clipforge-secrets"
 CONFIG_NAME = "clipforge-config"
-# uvicorn's graceful shutdown (shared/runner.py) plus the broker's (shared/worker.py).
+# uvicorn's wait for open HTTP connections (shared/runner.py) plus the worker's drain of work in
+# flight (shared/worker.py), each CLIPFORGE_SHUTDOWN_GRACE_SECONDS (30 in base/clipforge.env).
 WORKER_GRACEFUL_SECONDS = 30 + 30
 
 
@@ -226,6 +227,7 @@ def test_configmap_holds_settings_and_no_secret_is_committed(rendered, build):
     assert data["CLIPFORGE_MEDIA_ROOT"] == MEDIA_ROOT
     assert data["CLIPFORGE_HTTP_HOST"] == "0.0.0.0"
     assert data["CLIPFORGE_TOPOLOGY_PREFIX"] == "clipforge"
+    assert 2 * float(data["CLIPFORGE_SHUTDOWN_GRACE_SECONDS"]) <= WORKER_GRACEFUL_SECONDS
     for secret_setting in ("CLIPFORGE_AMQP_URL", "CLIPFORGE_MONGO_URL"):
         assert secret_setting not in data, f"{secret_setting} carries credentials: it belongs in {SECRET_NAME}"
     # Every setting named here is one some service's Settings knows.

@@ -47,7 +47,8 @@ from clipforge.shared.models import (
     SourceRef,
     Stage,
 )
-from clipforge.shared.topology import DELIVERY_LIMIT, STAGE_INPUT, Topology
+from clipforge.shared.settings import Settings
+from clipforge.shared.topology import DELIVERY_LIMIT, RETRY_DELAY_HEADER, STAGE_INPUT, Topology
 
 Document = dict[str, Any]
 
@@ -79,7 +80,9 @@ Every pipeline event is published persistent, `mandatory` and with a publisher c
 its own quorum queues (one per priority class), acks only after its next event is confirmed, and
 dead-letters what it cannot handle to `{dead}`. Live progress is transient on the `{progress}`
 fanout exchange (one exclusive queue per gateway replica); cancellation is broadcast on
-`{control}` (one exclusive queue per worker process). Events keep unknown fields, so an older
+`{control}` (one exclusive queue per worker process). A stage attempt that failed for a reason
+that may pass goes through `{retry}` to a delay queue and back to its stage queue. Events keep
+unknown fields, so an older
 service passes on what a newer one added. Generated from the code by `clipforge.shared.asyncapi`.
 """
 
@@ -312,8 +315,11 @@ class _Builder:
         }
         if queue.arguments:
             channel["x-clipforge-queue-arguments"] = dict(sorted(queue.arguments.items()))
-        if "{replica}" in queue_name:
-            channel["parameters"] = {"replica": _ref("components/parameters", "replica")}
+        parameters = {
+            name: _ref("components/parameters", name) for name in ("replica", "delay") if f"{{{name}}}" in queue_name
+        }
+        if parameters:
+            channel["parameters"] = parameters
         self.channels[channel_id] = channel
         return channel_id
 
@@ -430,14 +436,52 @@ class _Builder:
             [(topology.dead_exchange, "")],
             description=(
                 "Messages of failed jobs (headers x-clipforge-stage, x-clipforge-code, x-clipforge-reason) and "
-                f"messages dead-lettered after {DELIVERY_LIMIT} deliveries."
+                f"messages dead-lettered after {DELIVERY_LIMIT} deliveries. Listed and sent back by "
+                "GET /v1/admin/dead-letters, POST /v1/admin/dead-letters/requeue and "
+                "python -m clipforge.gateway.dead_letters."
             ),
         )
         self.channels[dead_queue]["x-clipforge-dead-letter-headers"] = [
             "x-clipforge-stage",
             "x-clipforge-code",
             "x-clipforge-reason",
+            "x-clipforge-routing-key",
+            "x-clipforge-attempts",
+            "x-clipforge-dead-at",
+            "x-clipforge-dead-id",
         ]
+
+        stage_inputs = tuple(STAGE_INPUT[stage] for stage in Stage)
+        self.channels["retry"] = {
+            "address": None,  # a headers exchange: routed by the delay header, the routing key is kept
+            "title": f"the {topology.retry_exchange.name} headers exchange",
+            "description": (
+                f"A stage attempt that failed for a reason that may pass, republished as it came with the header "
+                f"{RETRY_DELAY_HEADER}: <delay in ms>; the delay doubles per attempt (CLIPFORGE_RETRY_*)."
+            ),
+            "messages": _messages(*stage_inputs),
+            "bindings": {
+                "amqp": {
+                    "is": "routingKey",
+                    "exchange": _exchange_binding(topology.retry_exchange),
+                    "bindingVersion": AMQP_BINDING_VERSION,
+                }
+            },
+        }
+        default_delay_ms = round(Settings.model_fields["retry_base_delay_seconds"].default * 1000)
+        delay_queue = topology.delay_queue(default_delay_ms)
+        self._queue_channel(
+            delay_queue,
+            stage_inputs,
+            [(topology.retry_exchange, f"x-match=all, {RETRY_DELAY_HEADER}={{delay}}")],
+            name=f"{topology.prefix}.retry.{{delay}}ms",
+            description=(
+                "One quorum queue per delay, consumed by nobody: each message waits x-message-ttl (the delay; "
+                f"arguments shown for {default_delay_ms} ms) and is then dead-lettered, at least once, back to "
+                f"{topology.pipeline.name} under its original routing key, into its stage queue. Declared on first "
+                "use; x-expires removes it an hour after its last use."
+            ),
+        )
 
         self.work_queues()
         stages = list(Stage)
@@ -465,6 +509,13 @@ class _Builder:
                 persistent=False,
             )
             self.receive(f"{stage.value}.consume.control", control_queue, (ControlCommand,), "Cancel a running job.")
+            self.send(
+                f"{stage.value}.publish.retry",
+                "retry",
+                STAGE_INPUT[stage],
+                f"{stage.value} retries a failed attempt after a delay (up to CLIPFORGE_STAGE_MAX_ATTEMPTS).",
+                persistent=True,
+            )
 
         self.send(
             "gateway.publish.job.requested",
@@ -500,6 +551,7 @@ class _Builder:
         messages = {_message_name(model): _message(model, examples.get(_message_name(model))) for model in ALL_MESSAGES}
         names = {"pipeline": self.topology.pipeline.name, "dead": self.topology.dead_exchange.name}
         names |= {"progress": self.topology.progress.name, "control": self.topology.control.name}
+        names["retry"] = self.topology.retry_exchange.name
         return {
             "asyncapi": ASYNCAPI_VERSION,
             "info": {
@@ -528,6 +580,7 @@ class _Builder:
                         "description": "Priority class: workers take interactive work first.",
                     },
                     "replica": {"description": "A random suffix per process."},
+                    "delay": {"description": "The retry delay in milliseconds."},
                 },
             },
         }

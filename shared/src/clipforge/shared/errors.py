@@ -23,3 +23,15 @@ class StageError(Exception):
 
 class StageCancelled(Exception):
     """Raised inside stage work when the job was cancelled while it ran."""
+
+
+class ProcessKilled(Exception):
+    """An external program (ffmpeg, yt-dlp) was killed by a signal we did not send (OOM killer, operator).
+
+    Nothing about the input says it would happen again, so the attempt is worth repeating.
+    """
+
+    def __init__(self, program: str, signal_number: int) -> None:
+        super().__init__(f"{program} was killed by signal {signal_number}")
+        self.program = program
+        self.signal_number = signal_number

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -30,6 +30,7 @@ from clipforge.shared.models import (
 )
 
 _TERMINAL = [status.value for status in TERMINAL_STATUSES]
+_UNFINISHED = [status.value for status in JobStatus if status not in TERMINAL_STATUSES]
 
 Document = dict[str, Any]
 
@@ -55,6 +56,7 @@ class Claim:
     outcome: ClaimOutcome
     job: Document | None
     attempt: int = 0
+    tries: int = 0  # attempts in this run of the job (a retry of a failed job starts again at 1)
 
 
 def connect(mongo_url: str, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
@@ -238,6 +240,9 @@ class JobStore:
             fields[f"stages.{stage.value}.status"] = StageStatus.PENDING.value
             fields[f"stages.{stage.value}.error"] = None
             fields[f"stages.{stage.value}.progress"] = 0.0
+            fields[f"stages.{stage.value}.tries"] = 0
+            fields[f"stages.{stage.value}.next_retry_at"] = None
+            fields[f"stages.{stage.value}.last_error"] = None
         return await self.jobs.find_one_and_update(
             {"_id": job_id, "tenant_id": tenant_id, "status": JobStatus.FAILED.value},
             {"$set": fields, "$inc": {"seq": 1, "version": 1, "retries": 1}},
@@ -246,31 +251,38 @@ class JobStore:
 
     # --- stage transitions --------------------------------------------------------------
 
-    async def claim_stage(self, job_id: str, stage: Stage) -> Claim:
-        """Mark ``stage`` running for a new attempt, unless it is done or the job is over."""
+    async def claim_stage(self, job_id: str, stage: Stage, *, input_event: Document | None = None) -> Claim:
+        """Mark ``stage`` running for a new attempt, unless it is done or the job is over.
+
+        ``input_event`` (``{"routing_key", "body"}``) is kept on the stage so the watchdog can
+        send it again if this attempt stops beating.
+        """
         key = f"stages.{stage.value}"
         now = utc_now()
+        fields: Document = {
+            "status": RUNNING_STATUS[stage].value,
+            "stage": stage.value,
+            "progress": STAGE_PROGRESS_SPAN[stage][0],
+            "message": f"Starting {stage.value}",
+            f"{key}.status": StageStatus.RUNNING.value,
+            f"{key}.started_at": now,
+            f"{key}.heartbeat_at": now,
+            f"{key}.next_retry_at": None,
+            f"{key}.finished_at": None,
+            f"{key}.progress": 0.0,
+            f"{key}.error": None,
+            "updated_at": now,
+        }
+        if input_event is not None:
+            fields[f"{key}.input_event"] = input_event
         job = await self.jobs.find_one_and_update(
             {"_id": job_id, "status": {"$nin": _TERMINAL}, f"{key}.status": {"$ne": StageStatus.DONE.value}},
-            {
-                "$set": {
-                    "status": RUNNING_STATUS[stage].value,
-                    "stage": stage.value,
-                    "progress": STAGE_PROGRESS_SPAN[stage][0],
-                    "message": f"Starting {stage.value}",
-                    f"{key}.status": StageStatus.RUNNING.value,
-                    f"{key}.started_at": now,
-                    f"{key}.finished_at": None,
-                    f"{key}.progress": 0.0,
-                    f"{key}.error": None,
-                    "updated_at": now,
-                },
-                "$inc": {f"{key}.attempt": 1, "seq": 1, "version": 1},
-            },
+            {"$set": fields, "$inc": {f"{key}.attempt": 1, f"{key}.tries": 1, "seq": 1, "version": 1}},
             return_document=ReturnDocument.AFTER,
         )
         if job is not None:
-            return Claim(ClaimOutcome.CLAIMED, job, job["stages"][stage.value]["attempt"])
+            state = job["stages"][stage.value]
+            return Claim(ClaimOutcome.CLAIMED, job, state["attempt"], int(state.get("tries", state["attempt"])))
         existing = await self.jobs.find_one({"_id": job_id})
         if existing is None:
             return Claim(ClaimOutcome.NOT_FOUND, None)
@@ -365,3 +377,125 @@ class JobStore:
         return await self.jobs.find_one_and_update(
             query, {"$set": fields, "$inc": {"seq": 1, "version": 1}}, return_document=ReturnDocument.AFTER
         )
+
+    # --- retries and liveness -----------------------------------------------------------
+
+    async def heartbeat(self, job_id: str, stage: Stage, attempt: int) -> bool:
+        """Record that this attempt is alive; False when it is no longer the job's current attempt."""
+        result = await self.jobs.update_one(
+            self._running_filter(job_id, stage, attempt),
+            {"$set": {f"stages.{stage.value}.heartbeat_at": utc_now()}},
+        )
+        return result.matched_count == 1
+
+    async def mark_retrying(
+        self, job_id: str, stage: Stage, attempt: int, *, error: JobError, delay_seconds: float, message: str
+    ) -> Document | None:
+        """Attempt ``attempt`` failed for a reason that may pass: show it, and when the next one is due."""
+        key = f"stages.{stage.value}"
+        now = utc_now()
+        return await self.jobs.find_one_and_update(
+            self._running_filter(job_id, stage, attempt),
+            {
+                "$set": {
+                    f"{key}.status": StageStatus.RETRYING.value,
+                    f"{key}.next_retry_at": now + timedelta(seconds=delay_seconds),
+                    f"{key}.last_error": error.model_dump(),
+                    f"{key}.heartbeat_at": None,
+                    "message": message,
+                    "updated_at": now,
+                },
+                "$inc": {"seq": 1, "version": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def release_stage(self, job_id: str, stage: Stage, attempt: int, *, message: str) -> Document | None:
+        """Hand an unfinished attempt back (the worker is stopping); it does not count as a try."""
+        key = f"stages.{stage.value}"
+        now = utc_now()
+        return await self.jobs.find_one_and_update(
+            self._running_filter(job_id, stage, attempt),
+            {
+                "$set": {
+                    f"{key}.status": StageStatus.RETRYING.value,
+                    f"{key}.next_retry_at": now,
+                    f"{key}.heartbeat_at": None,
+                    "message": message,
+                    "updated_at": now,
+                },
+                "$inc": {f"{key}.tries": -1, "seq": 1, "version": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def stalled_stages(self, stage: Stage, *, beaten_before: datetime, limit: int = 100) -> list[Document]:
+        """Unfinished jobs whose ``stage`` runs but has not beaten since ``beaten_before``."""
+        key = f"stages.{stage.value}"
+        query = {
+            "status": {"$in": _UNFINISHED},
+            f"{key}.status": StageStatus.RUNNING.value,
+            f"{key}.heartbeat_at": {"$lt": beaten_before},
+        }
+        return [doc async for doc in self.jobs.find(query).limit(limit)]
+
+    async def overdue_retries(self, stage: Stage, *, due_before: datetime, limit: int = 100) -> list[Document]:
+        """Unfinished jobs whose ``stage`` waits for a retry that was due before ``due_before``."""
+        key = f"stages.{stage.value}"
+        query = {
+            "status": {"$in": _UNFINISHED},
+            f"{key}.status": StageStatus.RETRYING.value,
+            f"{key}.next_retry_at": {"$lt": due_before},
+        }
+        return [doc async for doc in self.jobs.find(query).limit(limit)]
+
+    async def idle_jobs(self, *, updated_before: datetime, limit: int = 100) -> list[Document]:
+        """Unfinished jobs with no stage running or waiting to retry, unchanged since ``updated_before``."""
+        query: Document = {"status": {"$in": _UNFINISHED}, "updated_at": {"$lt": updated_before}}
+        for stage in Stage:
+            query[f"stages.{stage.value}.status"] = {"$nin": [StageStatus.RUNNING.value, StageStatus.RETRYING.value]}
+        return [doc async for doc in self.jobs.find(query).limit(limit)]
+
+    async def take_over_stalled(
+        self, job_id: str, stage: Stage, attempt: int, *, seen_heartbeat: datetime, error: JobError, message: str
+    ) -> Document | None:
+        """Compare-and-set: only the first watchdog to see this heartbeat marks the stage for a retry."""
+        key = f"stages.{stage.value}"
+        now = utc_now()
+        return await self.jobs.find_one_and_update(
+            {**self._running_filter(job_id, stage, attempt), f"{key}.heartbeat_at": seen_heartbeat},
+            {
+                "$set": {
+                    f"{key}.status": StageStatus.RETRYING.value,
+                    f"{key}.next_retry_at": now,
+                    f"{key}.last_error": error.model_dump(),
+                    f"{key}.heartbeat_at": None,
+                    "message": message,
+                    "updated_at": now,
+                },
+                "$inc": {"seq": 1, "version": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def renew_overdue_retry(self, job_id: str, stage: Stage, *, seen_due: datetime) -> bool:
+        """Compare-and-set: move a lost retry's due time to now, so one watchdog sends it again."""
+        key = f"stages.{stage.value}"
+        result = await self.jobs.update_one(
+            {
+                "_id": job_id,
+                "status": {"$nin": _TERMINAL},
+                f"{key}.status": StageStatus.RETRYING.value,
+                f"{key}.next_retry_at": seen_due,
+            },
+            {"$set": {f"{key}.next_retry_at": utc_now()}},
+        )
+        return result.modified_count == 1
+
+    async def touch_idle(self, job_id: str, *, seen_updated: datetime) -> bool:
+        """Compare-and-set on ``updated_at``: one watchdog resends an idle job's next event."""
+        result = await self.jobs.update_one(
+            {"_id": job_id, "status": {"$nin": _TERMINAL}, "updated_at": seen_updated},
+            {"$set": {"updated_at": utc_now()}},
+        )
+        return result.modified_count == 1

@@ -14,6 +14,8 @@ import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from clipforge.shared.errors import ProcessKilled
+
 log = logging.getLogger(__name__)
 
 _STDERR_TAIL_LINES = 40
@@ -36,7 +38,9 @@ async def run_process(
     """Run ``argv``; call ``on_stdout_line`` for each line of stdout as it arrives.
 
     Returns the exit code and the tail of stderr (for error messages). Never raises for a
-    non-zero exit: the caller decides what a failure means.
+    non-zero exit: the caller decides what a failure means. A program killed by a signal that
+    this code did not send raises :class:`ProcessKilled` (a transient failure, retried), since
+    its exit code says nothing about the input.
     """
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -73,6 +77,9 @@ async def run_process(
             reader.cancel()
         await _terminate(proc, kill_grace_seconds)
         raise
+    if returncode < 0:
+        log.warning("%s was killed by signal %d: %s", argv[0], -returncode, "\n".join(stderr_lines[-3:]))
+        raise ProcessKilled(os.path.basename(str(argv[0])), -returncode)
     return ProcessResult(returncode, stdout_lines, "\n".join(stderr_lines))
 
 

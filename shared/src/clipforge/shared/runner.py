@@ -18,5 +18,6 @@ def serve(app: Any, settings: Settings, service: str) -> None:
         port=settings.http_port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=30,
+        # Open HTTP connections (SSE streams on the gateway) get the same grace as work in flight.
+        timeout_graceful_shutdown=max(round(settings.shutdown_grace_seconds), 1),
     )

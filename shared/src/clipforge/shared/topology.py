@@ -10,12 +10,22 @@ clipforge.pipeline (topic)
 clipforge.progress (fanout) ──> one exclusive queue per gateway replica
 clipforge.control (fanout)  ──> one exclusive queue per worker process (cancel)
 clipforge.dead (fanout)     ──> clipforge.dead   (poison messages and failed jobs' messages)
+clipforge.retry (headers)   ──> clipforge.retry.<delay>ms ──(TTL, dead-lettered)──> clipforge.pipeline
 ```
 Work queues are quorum queues with a delivery limit and the dead-letter exchange, so a
 message that keeps crashing its worker ends in ``clipforge.dead`` instead of looping. Each
 priority class has its own queue (quorum queues on RabbitMQ 3.x have no message priorities);
 workers consume both and let interactive work go first. Declaring the whole topology at every
 start means no publish is ever unroutable because its consumer has not started yet.
+
+A stage attempt that failed for a reason that may pass is republished, with its original
+routing key, to the ``retry`` headers exchange, which routes it by its delay header to a queue
+whose every message has that same TTL (``x-message-ttl``): messages leave such a queue in the
+order they came, so none waits behind a longer one, as per-message TTLs on one queue would. On
+expiry the queue dead-letters the message (at least once) back to the pipeline exchange under
+its original routing key, into the stage's own queue. Delay queues are declared when first
+used and expire (``x-expires``) an hour after their last use, so a changed delay leaves nothing
+behind.
 """
 
 from __future__ import annotations
@@ -40,6 +50,9 @@ from clipforge.shared.events import (
 from clipforge.shared.models import Stage
 
 DELIVERY_LIMIT = 5
+# The header the retry exchange routes on (headers starting "x-" are not matched by RabbitMQ).
+RETRY_DELAY_HEADER = "clipforge-delay-ms"
+DELAY_QUEUE_IDLE_EXPIRY_MS = 3_600_000
 
 STAGE_INPUT: dict[Stage, type[Event]] = {
     Stage.INGEST: JobRequested,
@@ -73,6 +86,34 @@ class Topology:
     @property
     def dead_queue(self) -> RabbitQueue:
         return RabbitQueue(f"{self.prefix}.dead", queue_type=QueueType.QUORUM, durable=True)
+
+    @property
+    def retry_exchange(self) -> RabbitExchange:
+        return RabbitExchange(f"{self.prefix}.retry", type=ExchangeType.HEADERS, durable=True)
+
+    def delay_queue(self, delay_ms: int) -> RabbitQueue:
+        """Holds every message for ``delay_ms``, then sends it back to the pipeline under its own routing key."""
+        return RabbitQueue(
+            f"{self.prefix}.retry.{delay_ms}ms",
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            arguments={
+                "x-message-ttl": delay_ms,
+                "x-dead-letter-exchange": self.pipeline.name,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",  # required by at-least-once dead-lettering
+                "x-expires": delay_ms + DELAY_QUEUE_IDLE_EXPIRY_MS,
+            },
+            bind_arguments={"x-match": "all", RETRY_DELAY_HEADER: str(delay_ms)},
+        )
+
+    async def declare_delay_queue(self, broker: RabbitBroker, delay_ms: int) -> None:
+        """Declare (and bind) one delay queue; also renews its idle expiry."""
+        exchange = await broker.declare_exchange(self.retry_exchange)
+        queue = self.delay_queue(delay_ms)
+        declared = await broker.declare_queue(queue)
+        await declared.declare()  # FastStream caches the object: this really asks the broker again
+        await declared.bind(exchange, routing_key="", arguments=queue.bind_arguments)
 
     def _work_queue(self, name: str, routing_key: str) -> RabbitQueue:
         return RabbitQueue(
@@ -131,6 +172,7 @@ class Topology:
         pipeline = await broker.declare_exchange(self.pipeline)
         await broker.declare_exchange(self.progress)
         await broker.declare_exchange(self.control)
+        await broker.declare_exchange(self.retry_exchange)
         dead = await broker.declare_exchange(self.dead_exchange)
         dead_queue = await broker.declare_queue(self.dead_queue)
         await dead_queue.bind(dead, routing_key="")

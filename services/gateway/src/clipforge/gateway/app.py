@@ -21,7 +21,7 @@ from clipforge.gateway.fanout import ProgressHub
 from clipforge.gateway.keys import KeyStore
 from clipforge.gateway.openapi import install_openapi, operation_id
 from clipforge.gateway.problems import install_problem_handlers
-from clipforge.gateway.routes import health, jobs, live, results, uploads
+from clipforge.gateway.routes import admin, health, jobs, live, results, uploads
 from clipforge.gateway.routes import webhooks as webhook_routes
 from clipforge.gateway.settings import GatewaySettings
 from clipforge.gateway.state import GatewayState
@@ -31,7 +31,7 @@ from clipforge.shared.media import MediaStore
 from clipforge.shared.progress import ProgressEmitter
 from clipforge.shared.topology import Topology
 
-ROUTE_MODULES: tuple[ModuleType, ...] = (health, jobs, uploads, results, live, webhook_routes, ratelimit)
+ROUTE_MODULES: tuple[ModuleType, ...] = (health, jobs, uploads, results, live, webhook_routes, ratelimit, admin)
 
 DESCRIPTION = """Turn long videos into short, captioned highlight clips.
 

@@ -20,15 +20,19 @@ def _unauthorized(detail: str) -> Problem:
     return Problem(401, "unauthorized", "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def tenant_of_connection(connection: HTTPConnection, state: StateDep) -> str:
-    """Resolve the tenant for a request or WebSocket, or raise 401."""
+def api_key_of(connection: HTTPConnection) -> str:
     authorization = connection.headers.get("authorization", "")
     scheme, _, credentials = authorization.partition(" ")
-    api_key = (
+    return (
         (credentials if scheme.lower() == "bearer" else "")
         or connection.headers.get("x-api-key", "")
         or connection.query_params.get("api_key", "")
     )
+
+
+async def tenant_of_connection(connection: HTTPConnection, state: StateDep) -> str:
+    """Resolve the tenant for a request or WebSocket, or raise 401."""
+    api_key = api_key_of(connection)
     if not api_key:
         raise _unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     if state.keys is None:
@@ -51,3 +55,22 @@ async def current_tenant(
 
 
 TenantDep = Annotated[str, Depends(current_tenant)]
+
+
+async def current_admin(
+    connection: HTTPConnection,
+    state: StateDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+    _header: Annotated[str | None, Security(api_key_header)] = None,
+) -> str:
+    """The tenant of a key with the admin scope (``keys_cli create --admin``); 401 or 403 otherwise."""
+    tenant = await tenant_of_connection(connection, state)
+    assert state.keys is not None
+    if not await state.keys.is_admin(api_key_of(connection)):
+        raise Problem(
+            403, "admin_required", "Admin key required", "This operation needs an API key created with --admin."
+        )
+    return tenant
+
+
+AdminDep = Annotated[str, Depends(current_admin)]

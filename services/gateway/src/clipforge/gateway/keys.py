@@ -35,36 +35,45 @@ class IssuedKey:
     tenant_id: str
     name: str
     api_key: str  # the only time the full key exists outside the caller's hands
+    admin: bool = False
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class VerifiedKey:
+    """What a valid, unrevoked key grants."""
+
+    tenant_id: str
+    admin: bool
+
+
 class VerifiedKeyCache:
-    """Tenants of recently verified keys, by the digest of the whole key, expiring after a TTL."""
+    """Recently verified keys, by the digest of the whole key, expiring after a TTL."""
 
     def __init__(self, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self.clock = clock
-        self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[VerifiedKey, float]] = OrderedDict()
 
-    def get(self, key_digest: str) -> str | None:
+    def get(self, key_digest: str) -> VerifiedKey | None:
         entry = self._entries.get(key_digest)
         if entry is None:
             return None
-        tenant, expires_at = entry
+        verified, expires_at = entry
         if self.clock() >= expires_at:
             del self._entries[key_digest]
             return None
         self._entries.move_to_end(key_digest)
-        return tenant
+        return verified
 
-    def put(self, key_digest: str, tenant: str) -> None:
+    def put(self, key_digest: str, verified: VerifiedKey) -> None:
         if self.ttl_seconds <= 0:
             return
-        self._entries[key_digest] = (tenant, self.clock() + self.ttl_seconds)
+        self._entries[key_digest] = (verified, self.clock() + self.ttl_seconds)
         self._entries.move_to_end(key_digest)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -85,7 +94,7 @@ class KeyStore:
     async def ensure_indexes(self) -> None:
         await self.keys.create_index("tenant_id")
 
-    async def create(self, tenant_id: str, name: str = "") -> IssuedKey:
+    async def create(self, tenant_id: str, name: str = "", *, admin: bool = False) -> IssuedKey:
         if not TENANT_PATTERN.fullmatch(tenant_id):
             raise ValueError("tenant ids are 1-63 lowercase letters, digits, '-' or '_'")
         key_id = secrets.token_hex(6)
@@ -98,9 +107,10 @@ class KeyStore:
                 "digest": _digest(secret),
                 "created_at": datetime.now(UTC),
                 "revoked_at": None,
+                "admin": admin,  # may also call the operators' endpoints under /v1/admin
             }
         )
-        return IssuedKey(key_id, tenant_id, name, f"cf_{key_id}_{secret}")
+        return IssuedKey(key_id, tenant_id, name, f"cf_{key_id}_{secret}", admin)
 
     async def revoke(self, key_id: str) -> bool:
         result = await self.keys.update_one(
@@ -114,6 +124,15 @@ class KeyStore:
 
     async def tenant_for(self, api_key: str) -> str | None:
         """The tenant of a valid, unrevoked key; None for anything else."""
+        verified = await self._verify(api_key)
+        return None if verified is None else verified.tenant_id
+
+    async def is_admin(self, api_key: str) -> bool | None:
+        """Whether a valid, unrevoked key has the admin scope; None when the key is not valid."""
+        verified = await self._verify(api_key)
+        return None if verified is None else verified.admin
+
+    async def _verify(self, api_key: str) -> VerifiedKey | None:
         match = KEY_PATTERN.fullmatch(api_key.strip())
         if match is None:
             return None
@@ -124,6 +143,6 @@ class KeyStore:
         record = await self.keys.find_one({"_id": match["key_id"], "revoked_at": None})
         if record is None or not hmac.compare_digest(record["digest"], _digest(match["secret"])):
             return None
-        tenant = str(record["tenant_id"])
-        self.cache.put(key_digest, tenant)
-        return tenant
+        verified = VerifiedKey(tenant_id=str(record["tenant_id"]), admin=bool(record.get("admin", False)))
+        self.cache.put(key_digest, verified)
+        return verified

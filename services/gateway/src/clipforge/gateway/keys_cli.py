@@ -33,11 +33,21 @@ async def key_store(settings: GatewaySettings | None = None) -> AsyncIterator[Ke
 async def _run(args: argparse.Namespace) -> int:
     async with key_store() as store:
         if args.command == "create":
-            issued = await store.create(args.tenant, args.name)
+            issued = await store.create(args.tenant, args.name, admin=args.admin)
             if args.json:
-                print(json.dumps({"key_id": issued.key_id, "tenant_id": issued.tenant_id, "api_key": issued.api_key}))
+                print(
+                    json.dumps(
+                        {
+                            "key_id": issued.key_id,
+                            "tenant_id": issued.tenant_id,
+                            "api_key": issued.api_key,
+                            "admin": issued.admin,
+                        }
+                    )
+                )
             else:
-                print(f"API key for tenant {issued.tenant_id} (id {issued.key_id}); it is shown only this once:")
+                scope = "admin key" if issued.admin else "API key"
+                print(f"{scope} for tenant {issued.tenant_id} (id {issued.key_id}); it is shown only this once:")
                 print(issued.api_key)
             return 0
         if args.command == "revoke":
@@ -48,7 +58,8 @@ async def _run(args: argparse.Namespace) -> int:
             return 1
         for key in await store.list(args.tenant):
             state = "revoked" if key.get("revoked_at") else "active"
-            print(f"{key['_id']}  {key['tenant_id']:<20} {state:<8} {key.get('name', '')}")
+            scope = "admin" if key.get("admin") else ""
+            print(f"{key['_id']}  {key['tenant_id']:<20} {state:<8} {scope:<6} {key.get('name', '')}")
         return 0
 
 
@@ -59,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--tenant", required=True)
     create.add_argument("--name", default="")
     create.add_argument("--json", action="store_true")
+    create.add_argument(
+        "--admin", action="store_true", help="the key may also use the operators' endpoints (/v1/admin/...)"
+    )
     revoke = commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     listing = commands.add_parser("list", help="list keys (never their secrets)")

@@ -23,11 +23,11 @@ from prometheus_client import Counter, Histogram
 from pydantic import Field, ValidationError
 
 from clipforge.shared.cache import COLLECTION, CacheResult, CacheSettings, SourceCache
+from clipforge.shared.consumers import consumes
 from clipforge.shared.errors import StageCancelled, StageError
 from clipforge.shared.events import ControlCommand, MediaReady, TranscriptionChunk, TranscriptReady
 from clipforge.shared.models import JobStatus, Stage, Transcript, TranscriptSummary, ignore_progress
 from clipforge.shared.worker import (
-    INFRASTRUCTURE_RETRY_DELAY_SECONDS,
     StageContext,
     StageDefinition,
     StageOutcome,
@@ -151,7 +151,7 @@ class TranscribeWorker(StageWorker[MediaReady]):
 
     async def is_ready(self) -> dict[str, bool]:
         ready = await super().is_ready()
-        ready["consumer"] = ready["consumer"] and self.chunk_subscriber.running
+        ready["consumer"] = ready["consumer"] and consumes(self.chunk_subscriber)
         return ready
 
     async def _on_control(self, command: ControlCommand) -> None:
@@ -327,11 +327,10 @@ class TranscribeWorker(StageWorker[MediaReady]):
             return
         try:
             result = await self.work_on_chunk(task)
-        except Exception:
-            log.exception("infrastructure error on part %d of job %s; handing it back", task.index, task.job_id)
+        except Exception as exc:
+            log.exception("infrastructure error on part %d of job %s; retrying it later", task.index, task.job_id)
             self.chunk_results.labels("requeued").inc()
-            await asyncio.sleep(INFRASTRUCTURE_RETRY_DELAY_SECONDS)
-            await message.nack(requeue=True)
+            await self._retry_without_database(task, body, message, exc)  # via a delay queue, as stages do
             return
         await message.ack()
         self.chunk_results.labels(result).inc()

@@ -53,6 +53,7 @@ TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.
 class StageStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    RETRYING = "retrying"  # an attempt failed for a reason that may pass; the next one is scheduled
     DONE = "done"
     FAILED = "failed"
 
@@ -225,13 +226,18 @@ class JobCreated(BaseModel):
 
 
 class StageView(BaseModel):
-    status: str
+    status: str = Field(
+        description="pending, running, retrying (an attempt failed; the next is scheduled), done, failed."
+    )
     attempt: int = 0
     progress: float = 0.0
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_seconds: float | None = None
     error: JobError | None = None
+    next_retry_at: datetime | None = Field(default=None, description="When a retrying stage tries again.")
+    last_error: JobError | None = Field(default=None, description="Why the last attempt failed, while retrying.")
+    heartbeat_at: datetime | None = Field(default=None, description="Last sign of life of the running attempt.")
 
 
 class HighlightView(BaseModel):

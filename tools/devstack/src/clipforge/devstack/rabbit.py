@@ -8,13 +8,23 @@ import contextlib
 
 import aio_pika
 
+from clipforge.shared.settings import Settings
 from clipforge.shared.topology import Topology
 
 
-async def _delete_topology(amqp_url: str, prefix: str) -> None:
+def _default_delay_queues(topology: Topology) -> list[str]:
+    """The delay queues a stack with the default retry settings creates (others expire by themselves)."""
+    settings = Settings()
+    delays = {round(settings.retry_delay_seconds(n) * 1000) for n in range(1, settings.stage_max_attempts + 1)}
+    return [topology.delay_queue(delay).name for delay in sorted(delays)]
+
+
+async def _delete_topology(amqp_url: str, prefix: str, extra_queues: list[str]) -> None:
     topology = Topology(prefix)
     queues = [queue.name for queue, _ in topology.bindings()] + [topology.dead_queue.name]
+    queues += _default_delay_queues(topology) + extra_queues
     exchanges = [topology.pipeline, topology.progress, topology.control, topology.dead_exchange]
+    exchanges.append(topology.retry_exchange)
     connection = await aio_pika.connect(amqp_url)
     try:
         for name in dict.fromkeys(queues):
@@ -29,7 +39,7 @@ async def _delete_topology(amqp_url: str, prefix: str) -> None:
         await connection.close()
 
 
-def delete_topology(amqp_url: str, prefix: str) -> None:
+def delete_topology(amqp_url: str, prefix: str, extra_queues: list[str] | None = None) -> None:
     """Remove a test's queues and exchanges (from a thread: a test's event loop may be running)."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, _delete_topology(amqp_url, prefix)).result(timeout=120)
+        pool.submit(asyncio.run, _delete_topology(amqp_url, prefix, extra_queues or [])).result(timeout=120)
