@@ -7,12 +7,14 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Driver, run_stages, store_results
+import pytest_asyncio
+from support import Driver, run_stages, serve_gateway, store_results
 
 from clipforge.cli.output import Exit
 from clipforge.client import AsyncClipForge
@@ -65,6 +67,13 @@ class Cli:
 
     async def __call__(self, *args: str, **env: str) -> Run:
         return await self.finish(await self.start(*args, **env))
+
+
+@pytest_asyncio.fixture
+async def gateway(settings: Settings) -> AsyncIterator[str]:
+    """A gateway without the per-replica key cache, so that `keys revoke` shows on the next call."""
+    async with serve_gateway(settings, api_key_cache_seconds=0) as url:
+        yield url
 
 
 @pytest.fixture
