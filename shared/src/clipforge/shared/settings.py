@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clipforge.shared.urlsafety import SourcePolicy
 
 
 class Settings(BaseSettings):
@@ -34,3 +36,16 @@ class Settings(BaseSettings):
     )
     job_events_ttl_seconds: int = Field(default=7 * 24 * 3600, description="How long job_events are kept.")
     database_timeout_ms: int = 5000
+    allowed_source_networks: list[str] = Field(
+        default_factory=list,
+        description='Non-public networks job URLs may reach, as a JSON list of CIDRs: ["127.0.0.0/8"] (dev, tests).',
+    )
+
+    @field_validator("allowed_source_networks")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        SourcePolicy.allowing(value)  # raises ValueError on a bad CIDR
+        return value
+
+    def source_policy(self) -> SourcePolicy:
+        return SourcePolicy.allowing(self.allowed_source_networks)
