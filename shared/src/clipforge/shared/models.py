@@ -66,7 +66,8 @@ CaptionStyle = Literal["bold", "clean", "karaoke"]
 class JobOptions(BaseModel):
     """What the client asks of a job. Validated at the gateway; carried on every event."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "5" for 5 or "yes" for true is refused (422 at the gateway), as the JSON schema says.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     max_clips: int = Field(default=5, ge=1, le=20, description="Upper bound on clips produced.")
     min_clip_seconds: float = Field(default=15.0, ge=3.0, le=600.0)

@@ -132,8 +132,8 @@ def _has_bad_characters(text: str) -> bool:
     return any(unicodedata.category(char) in _BAD_CATEGORIES for char in text)
 
 
-def check_url_syntax(url: str) -> str:
-    """``url`` trimmed, when it is an http(s) link with a host and no credentials; else UnsafeUrl."""
+def check_url_syntax(url: str, *, allow_credentials: bool = False) -> str:
+    """``url`` trimmed, when it is an http(s) link with a host (and no credentials); else UnsafeUrl."""
     candidate = url.strip()
     if not candidate or len(candidate) > MAX_URL_LENGTH or _has_bad_characters(candidate):
         raise UnsafeUrl(
@@ -156,7 +156,7 @@ def check_url_syntax(url: str) -> str:
         parts.port  # noqa: B018 - raises on a port that is not a number or out of range
     except ValueError:
         raise UnsafeUrl("invalid_url", "The port number in the link is not valid. Check the link.") from None
-    if parts.username is not None or parts.password is not None:
+    if not allow_credentials and (parts.username is not None or parts.password is not None):
         raise UnsafeUrl(
             "url_credentials_forbidden",
             "The link contains a user name or password. Links with credentials are not accepted; "

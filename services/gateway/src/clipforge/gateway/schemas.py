@@ -9,23 +9,26 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clipforge.shared.events import Priority
 from clipforge.shared.models import AnalysisInfo, JobError, JobOptions, JobStatus, MediaInfo, TranscriptSummary
-
-MAX_URL_LENGTH = 2048
+from clipforge.shared.urlsafety import MAX_URL_LENGTH, UnsafeUrl, check_url_syntax
 
 
 def check_http_url(value: str) -> str:
-    from urllib.parse import urlsplit
+    """An http(s) link with a host and no control characters, spaces or lone surrogates.
 
-    value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        raise ValueError("must be an http:// or https:// link")
-    return value
+    Only the form: whether the address may be fetched is decided by the route (job sources) or
+    when delivering (webhooks), which know the configuration.
+    """
+    try:
+        return check_url_syntax(value, allow_credentials=True)
+    except UnsafeUrl as error:
+        raise ValueError(error.message) from None
 
 
 class CreateJobRequest(BaseModel):
+    # Strict: a value of the wrong JSON type ("5" for 5, "yes" for true) is a 422, as the schema says.
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -38,17 +41,15 @@ class CreateJobRequest(BaseModel):
         },
     )
 
-    url: str = Field(max_length=MAX_URL_LENGTH, description="An http(s) link to a video page or file.")
+    url: str = Field(
+        max_length=MAX_URL_LENGTH,
+        description="A public http(s) link to a video page or file (checked by the route: see create_job).",
+    )
     options: JobOptions = Field(default_factory=JobOptions)
     priority: Priority = Field(default="interactive", description="Batch jobs wait while interactive ones run.")
     callback_url: str | None = Field(
         default=None, max_length=MAX_URL_LENGTH, description="Receives signed completion and failure notifications."
     )
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return check_http_url(value)
 
     @field_validator("callback_url")
     @classmethod
