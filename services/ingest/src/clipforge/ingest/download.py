@@ -136,6 +136,12 @@ def source_too_large(size_bytes: int, max_bytes: int) -> StageError:
     )
 
 
+def empty_source() -> StageError:
+    return StageError(
+        "not_media", "The link gave an empty file, not a video. Check that the link opens the video itself."
+    )
+
+
 def yt_dlp_command(url: str, dest_dir: Path, config: IngestConfig) -> list[str]:
     return [
         # yt-dlp under a guard that refuses connections to addresses the policy forbids.
@@ -192,6 +198,8 @@ async def download(
         too_large = _TOO_LARGE.search(stdout_tail)
         if too_large:
             raise source_too_large(int(too_large.group(1)), config.max_download_bytes)
+        if find_source_file(dest_dir, allow_empty=True) is not None:
+            raise empty_source()
         raise StageError(
             "download_failed",
             "The download finished but no video file was saved. Try again, or use a different link.",
@@ -210,7 +218,7 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def find_source_file(dest_dir: Path) -> Path | None:
+def find_source_file(dest_dir: Path, *, allow_empty: bool = False) -> Path | None:
     """The finished download: ``source.<ext>``, never a partial or per-format leftover."""
     candidates = [
         path
@@ -218,7 +226,7 @@ def find_source_file(dest_dir: Path) -> Path | None:
         if _SOURCE_NAME.fullmatch(path.name)
         and path.suffix.lstrip(".").lower() not in _LEFTOVER_SUFFIXES
         and path.is_file()
-        and path.stat().st_size > 0
+        and (allow_empty or path.stat().st_size > 0)
     ]
     return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
 
@@ -241,6 +249,8 @@ def classify_failure(stderr_tail: str, stdout_tail: str, config: IngestConfig) -
             "Check that the link is correct and that the video is public.",
             retryable=status >= 500 or status == 429,
         )
+    if "Did not get any data blocks" in reason:
+        return empty_source()
     if any(marker in reason for marker in _NO_MEDIA_MARKERS):
         return StageError(
             "no_media_found",
