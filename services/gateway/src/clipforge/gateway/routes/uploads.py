@@ -114,7 +114,7 @@ def _parse_fields(raw: dict[str, bytes]) -> UploadFields:
     if "options" in raw:
         try:
             values["options"] = json.loads(raw["options"])
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than the parser goes
             raise Problem(
                 422,
                 "validation_error",
