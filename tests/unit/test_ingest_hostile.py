@@ -103,16 +103,7 @@ def internal() -> Iterator[Server]:
 
 
 def file_route(path: Path, content_type: str = "video/mp4") -> Route:
-    def route(handler: BaseHTTPRequestHandler) -> None:
-        data = path.read_bytes()
-        handler.send_response(200)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        if handler.command == "GET":
-            handler.wfile.write(data)
-
-    return route
+    return body_route(path.read_bytes(), content_type)
 
 
 def redirect_route(location: str) -> Route:
