@@ -85,6 +85,8 @@ def gateway_process(rabbit_url: str, mongo_url: str, tmp_path_factory: pytest.Te
         "CLIPFORGE_HTTP_HOST": "127.0.0.1",
         "CLIPFORGE_HTTP_PORT": str(port),
         "CLIPFORGE_ALLOWED_SOURCE_NETWORKS": "[]",
+        # Unlimited, or after 120 jobs every create and upload is a 429 and nothing else gets fuzzed.
+        "CLIPFORGE_JOB_RATE_LIMIT": "0",
         "CLIPFORGE_LOG_JSON": "false",
         "CLIPFORGE_LOG_LEVEL": "WARNING",
     }
