@@ -18,6 +18,10 @@ import pytest
 from clipforge.devstack.rabbit import delete_topology
 from clipforge.devstack.secantus import SecantusServer
 
+# Test sources are served from 127.0.0.1, so loopback (and only loopback) is allowed as a job
+# source, for the settings made here and for every service process the tests start.
+os.environ.setdefault("CLIPFORGE_ALLOWED_SOURCE_NETWORKS", '["127.0.0.0/8"]')
+
 AMQP_URL = os.environ.get("CLIPFORGE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 

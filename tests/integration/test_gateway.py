@@ -43,25 +43,29 @@ async def test_create_job_stores_queued_job_and_publishes_request(
 
 
 @pytest.mark.parametrize(
-    ("payload", "field"),
+    ("payload", "field", "code"),
     [
-        ({"url": "ftp://example.org/video.mp4"}, "url"),
-        ({"url": "file:///etc/passwd"}, "url"),
-        ({"url": "http://example.org/v.mp4", "options": {"min_clip_seconds": 50, "max_clip_seconds": 20}}, "options"),
-        ({"url": "http://example.org/v.mp4", "options": {"aspect": "4:3"}}, "options.aspect"),
-        ({"url": "http://example.org/v.mp4", "surprise": 1}, "surprise"),
-        ({}, "url"),
+        ({"url": "ftp://example.org/video.mp4"}, "url", "unsupported_url_scheme"),
+        ({"url": "file:///etc/passwd"}, "url", "unsupported_url_scheme"),
+        (
+            {"url": "http://example.org/v.mp4", "options": {"min_clip_seconds": 50, "max_clip_seconds": 20}},
+            "options",
+            "validation_error",
+        ),
+        ({"url": "http://example.org/v.mp4", "options": {"aspect": "4:3"}}, "options.aspect", "validation_error"),
+        ({"url": "http://example.org/v.mp4", "surprise": 1}, "surprise", "validation_error"),
+        ({}, "url", "validation_error"),
     ],
 )
 async def test_invalid_requests_get_problem_details_naming_the_field(
-    gateway: str, api_key: str, payload: dict[str, Any], field: str
+    gateway: str, api_key: str, payload: dict[str, Any], field: str, code: str
 ) -> None:
     async with httpx.AsyncClient(base_url=gateway, headers={"Authorization": f"Bearer {api_key}"}) as client:
         response = await client.post("/v1/jobs", json=payload)
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     problem = response.json()
-    assert problem["status"] == 422 and problem["code"] == "validation_error"
+    assert problem["status"] == 422 and problem["code"] == code
     assert any(error["field"].startswith(field) for error in problem["errors"]), problem
 
 

@@ -30,6 +30,12 @@ from clipforge.shared.errors import StageError
 from clipforge.shared.models import MediaInfo, ignore_progress
 
 SENTENCES = samples.DEMO_SENTENCES[:2]
+LOOPBACK = ("127.0.0.0/8",)
+
+
+def local_config(**limits: float) -> IngestConfig:
+    """Limits for tests, whose sources are on 127.0.0.1: loopback is allowed, nothing else private."""
+    return IngestConfig(allowed_source_networks=LOOPBACK, **limits)
 
 
 class ProgressLog:
@@ -62,7 +68,7 @@ async def test_ingest_downloads_probes_and_extracts_speech(
 ) -> None:
     progress = ProgressLog()
 
-    result = await ingest(f"{http_server}/talk.mp4", tmp_path, IngestConfig(), progress)
+    result = await ingest(f"{http_server}/talk.mp4", tmp_path, local_config(), progress)
 
     assert result.video_path == tmp_path / "source.mp4"
     assert result.video_path.read_bytes() == talk.path.read_bytes()
@@ -104,7 +110,7 @@ async def test_separate_video_and_audio_are_merged_into_one_mp4(
 ) -> None:
     progress = ProgressLog()
 
-    video = await download(f"{http_server}/{dash_manifest}", tmp_path, IngestConfig(), progress)
+    video = await download(f"{http_server}/{dash_manifest}", tmp_path, local_config(), progress)
 
     assert video == tmp_path / "source.mp4"
     assert sorted(os.listdir(tmp_path)) == ["source.mp4"], "per-format parts are cleaned up"
@@ -139,7 +145,7 @@ def test_progress_of_two_files_adds_up_and_counts_against_the_limit() -> None:
 )
 async def test_only_http_and_https_with_a_host_are_accepted(url: str, tmp_path: Path) -> None:
     with pytest.raises(StageError) as caught:
-        await ingest(url, tmp_path, IngestConfig(), ignore_progress)
+        await ingest(url, tmp_path, local_config(), ignore_progress)
     assert caught.value.code == "unsupported_url_scheme"
     assert "http://" in caught.value.message
     assert not os.listdir(tmp_path)
@@ -147,20 +153,22 @@ async def test_only_http_and_https_with_a_host_are_accepted(url: str, tmp_path: 
 
 def test_valid_urls_pass_through_trimmed() -> None:
     assert validate_source_url("  https://example.com/watch?v=1 ") == "https://example.com/watch?v=1"
-    assert validate_source_url("http://127.0.0.1:8000/a.mp4") == "http://127.0.0.1:8000/a.mp4"
+    assert validate_source_url("http://127.0.0.1:8000/a.mp4", local_config().source_policy) == (
+        "http://127.0.0.1:8000/a.mp4"
+    )
 
 
 async def test_page_without_media_is_no_media_found(http_server: str, http_root: Path, tmp_path: Path) -> None:
     page = "<html><head><title>News</title></head><body><p>No video here.</p></body></html>"
     (http_root / "article.html").write_text(page)
     with pytest.raises(StageError) as caught:
-        await download(f"{http_server}/article.html", tmp_path, IngestConfig(), ignore_progress)
+        await download(f"{http_server}/article.html", tmp_path, local_config(), ignore_progress)
     assert caught.value.code == "no_media_found"
 
 
 async def test_missing_file_is_source_unreachable(http_server: str, tmp_path: Path) -> None:
     with pytest.raises(StageError) as caught:
-        await download(f"{http_server}/does-not-exist.mp4", tmp_path, IngestConfig(), ignore_progress)
+        await download(f"{http_server}/does-not-exist.mp4", tmp_path, local_config(), ignore_progress)
     assert caught.value.code == "source_unreachable"
     assert "404" in caught.value.message
     assert not caught.value.retryable
@@ -168,7 +176,7 @@ async def test_missing_file_is_source_unreachable(http_server: str, tmp_path: Pa
 
 async def test_closed_port_is_source_unreachable(tmp_path: Path) -> None:
     with pytest.raises(StageError) as caught:
-        await download("http://127.0.0.1:9/video.mp4", tmp_path, IngestConfig(), ignore_progress)
+        await download("http://127.0.0.1:9/video.mp4", tmp_path, local_config(), ignore_progress)
     assert caught.value.code == "source_unreachable"
     assert caught.value.retryable
 
@@ -177,7 +185,7 @@ async def test_announced_size_above_the_limit_is_source_too_large(
     http_server: str, talk: samples.SampleVideo, tmp_path: Path
 ) -> None:
     with pytest.raises(StageError) as caught:
-        await download(f"{http_server}/talk.mp4", tmp_path, IngestConfig(max_download_bytes=100_000), ignore_progress)
+        await download(f"{http_server}/talk.mp4", tmp_path, local_config(max_download_bytes=100_000), ignore_progress)
     assert caught.value.code == "source_too_large"
     assert "100 kB" in caught.value.message
     assert not any(name.endswith(".mp4") for name in os.listdir(tmp_path))
@@ -204,7 +212,7 @@ async def test_announced_size_above_the_limit_is_source_too_large(
     ],
 )
 def test_yt_dlp_failures_map_to_readable_errors(stderr: str, code: str) -> None:
-    error = classify_failure(stderr, "", IngestConfig())
+    error = classify_failure(stderr, "", local_config())
     assert error.code == code
     assert "ERROR" not in error.message and "Traceback" not in error.message and "caused by" not in error.message
     if code == "download_failed":
@@ -267,7 +275,7 @@ def _yt_dlp_children() -> list[int]:
             continue
         fields = stat.rsplit(")", 1)[1].split()
         state, ppid = fields[0], int(fields[1])
-        if ppid == os.getpid() and state != "Z" and b"yt_dlp" in cmdline:
+        if ppid == os.getpid() and state != "Z" and b"clipforge.ingest.netguard" in cmdline:
             found.append(int(entry.name))
     return found
 
@@ -277,7 +285,7 @@ async def test_unannounced_size_is_cut_off_at_the_limit(drip_server: str, tmp_pa
     started = time.monotonic()
     with pytest.raises(StageError) as caught:
         # The time limit only keeps a broken size check from hanging the test.
-        config = IngestConfig(max_download_bytes=300_000, download_timeout_seconds=20)
+        config = local_config(max_download_bytes=300_000, download_timeout_seconds=20)
         await download(f"{drip_server}/stream.mp4", tmp_path, config, progress)
     assert caught.value.code == "source_too_large"
     assert time.monotonic() - started < 30
@@ -292,7 +300,7 @@ async def test_cancelling_the_download_kills_yt_dlp(drip_server: str, tmp_path: 
         if message.startswith("Downloading "):
             downloading.set()
 
-    task = asyncio.create_task(download(f"{drip_server}/movie.mp4?sized", tmp_path, IngestConfig(), on_progress))
+    task = asyncio.create_task(download(f"{drip_server}/movie.mp4?sized", tmp_path, local_config(), on_progress))
     await asyncio.wait_for(downloading.wait(), timeout=30)
     assert _yt_dlp_children(), "yt-dlp runs as a child process while downloading"
 
@@ -307,7 +315,7 @@ async def test_cancelling_the_download_kills_yt_dlp(drip_server: str, tmp_path: 
 async def test_download_time_limit(drip_server: str, tmp_path: Path) -> None:
     with pytest.raises(StageError) as caught:
         await download(
-            f"{drip_server}/movie.mp4?sized", tmp_path, IngestConfig(download_timeout_seconds=3), ignore_progress
+            f"{drip_server}/movie.mp4?sized", tmp_path, local_config(download_timeout_seconds=3), ignore_progress
         )
     assert caught.value.code == "download_timed_out"
     assert caught.value.retryable
@@ -319,7 +327,7 @@ async def test_download_time_limit(drip_server: str, tmp_path: Path) -> None:
 
 async def test_video_without_sound_is_refused(http_server: str, silent: Path, tmp_path: Path) -> None:
     with pytest.raises(StageError) as caught:
-        await ingest(f"{http_server}/silent.mp4", tmp_path, IngestConfig(), ignore_progress)
+        await ingest(f"{http_server}/silent.mp4", tmp_path, local_config(), ignore_progress)
     assert caught.value.code == "no_audio_stream"
     assert not (tmp_path / "audio.wav").exists()
 
@@ -327,14 +335,14 @@ async def test_video_without_sound_is_refused(http_server: str, silent: Path, tm
 async def test_sound_without_picture_is_refused(tmp_path: Path) -> None:
     speech = samples.speak("Just a voice.", tmp_path / "voice.wav")
     with pytest.raises(StageError) as caught:
-        await ingest_file(speech, tmp_path / "work", IngestConfig(), ignore_progress)
+        await ingest_file(speech, tmp_path / "work", local_config(), ignore_progress)
     assert caught.value.code == "no_video_stream"
 
 
 async def test_too_long_is_refused_with_both_durations(tmp_path: Path) -> None:
     video = samples.make_tone_video(tmp_path / "tone.mp4", seconds=3)
     with pytest.raises(StageError) as caught:
-        await ingest_file(video, tmp_path / "work", IngestConfig(max_duration_seconds=2), ignore_progress)
+        await ingest_file(video, tmp_path / "work", local_config(max_duration_seconds=2), ignore_progress)
     assert caught.value.code == "media_too_long"
     assert "3 s" in caught.value.message and "2 s" in caught.value.message
 
@@ -342,7 +350,7 @@ async def test_too_long_is_refused_with_both_durations(tmp_path: Path) -> None:
 def test_duration_limit_message_uses_minutes() -> None:
     info = MediaInfo(duration_seconds=5 * 3600 + 125, size_bytes=1, container="mp4", has_audio=True, has_video=True)
     with pytest.raises(StageError) as caught:
-        check_media(info, IngestConfig())
+        check_media(info, local_config())
     assert "5 h 2 min 5 s" in caught.value.message and "4 h 0 min" in caught.value.message
 
 
@@ -357,7 +365,7 @@ async def test_text_file_named_mp4_is_not_media(tmp_path: Path) -> None:
 async def test_ingest_file_extracts_speech_from_a_local_video(tmp_path: Path) -> None:
     video = samples.make_tone_video(tmp_path / "tone.mp4", seconds=2)
     progress = ProgressLog()
-    result = await ingest_file(video, tmp_path / "work", IngestConfig(), progress)
+    result = await ingest_file(video, tmp_path / "work", local_config(), progress)
     assert result.video_path == video
     assert result.audio_path == tmp_path / "work" / "audio.wav"
     assert result.media.duration_seconds == pytest.approx(2.0, abs=0.1)

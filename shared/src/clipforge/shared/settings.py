@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clipforge.shared.urlsafety import SourcePolicy
 
 
 class Settings(BaseSettings):
@@ -60,6 +62,17 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="On SIGTERM, how long work in flight may finish before it is handed back."
     )
 
+    allowed_source_networks: list[str] = Field(
+        default_factory=list,
+        description='Non-public networks job URLs may reach, as a JSON list of CIDRs: ["127.0.0.0/8"] (dev, tests).',
+    )
+
+    @field_validator("allowed_source_networks")
+    @classmethod
+    def _networks_parse(cls, value: list[str]) -> list[str]:
+        SourcePolicy.allowing(value)  # raises ValueError on a bad CIDR
+        return value
+
     @model_validator(mode="after")
     def _heartbeat_fits_its_timeout(self) -> Settings:
         # Two missed beats at least, so one slow database write does not look like a dead worker.
@@ -72,3 +85,6 @@ class Settings(BaseSettings):
     def retry_delay_seconds(self, attempt: int) -> float:
         """Wait after failed attempt ``attempt`` (1-based): base, 2·base, 4·base... capped."""
         return float(min(self.retry_base_delay_seconds * 2 ** max(attempt - 1, 0), self.retry_max_delay_seconds))
+
+    def source_policy(self) -> SourcePolicy:
+        return SourcePolicy.allowing(self.allowed_source_networks)

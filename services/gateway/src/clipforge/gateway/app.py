@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
 
 from clipforge.gateway import ratelimit
+from clipforge.gateway.bodylimit import BodyLimit
 from clipforge.gateway.broker import OutcomeHandler, build_broker
 from clipforge.gateway.fanout import ProgressHub
 from clipforge.gateway.keys import KeyStore
@@ -86,6 +87,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.gateway = state
     install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt_paths=frozenset({uploads.UPLOAD_PATH}))
     install_openapi(app)
     for module in ROUTE_MODULES:
         for name in ("router", "stats_router"):

@@ -50,7 +50,37 @@ def problem_response(
         "code": code,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
+    return JSONResponse(printable(body), status_code=status, media_type=PROBLEM_CONTENT_TYPE, headers=headers)
+
+
+def printable(value: Any) -> Any:
+    """``value`` with every string made encodable as UTF-8.
+
+    Problems echo what the client sent (a field name, an id); a JSON ``"\\ud800"`` escape decodes
+    to a lone surrogate, which would make writing the response fail (a 500 for a client's typo).
+    """
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {printable(key): printable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(item) for item in value]
+    return value
+
+
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+_UNREADABLE_BODY: dict[type[BaseException], str] = {
+    UnicodeDecodeError: "not valid UTF-8 JSON",
+    RecursionError: "JSON nested too deeply",
+}
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -76,7 +106,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not read the JSON body (not UTF-8, nested deeper than the parser goes):
+            # the same answer as for any other body that is not valid JSON.
+            message = _UNREADABLE_BODY.get(type(exc.__cause__), "not valid JSON")
+            return problem_response(
+                request,
+                422,
+                "validation_error",
+                "Invalid request",
+                f"The request body is {message}.",
+                errors=[{"field": "body", "message": message}],
+            )
+        code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
         return problem_response(request, exc.status_code, code, str(exc.detail), str(exc.detail))
 
     @app.exception_handler(ConnectionFailure)

@@ -32,6 +32,9 @@ class GatewaySettings(Settings):
     )
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     max_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="Largest upload accepted (413 above).")
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest request body other than an upload (413 above)."
+    )
 
     job_rate_limit: int = Field(
         default=120, ge=0, description="Jobs one tenant may create per window, across all replicas (0: unlimited)."

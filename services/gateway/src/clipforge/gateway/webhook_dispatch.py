@@ -34,8 +34,11 @@ from clipforge.gateway.webhooks import (
     sign,
     utc_now,
 )
+from clipforge.shared.urlsafety import SourcePolicy, address_refusal
 
 log = logging.getLogger(__name__)
+
+PUBLIC_ONLY = SourcePolicy()  # the same address rules as job sources, with no exceptions
 
 USER_AGENT = "ClipForge-Webhooks/1"
 MAX_ERROR_CHARS = 300
@@ -61,8 +64,8 @@ async def check_target(url: str) -> None:
         raise ConnectionError(f"cannot resolve {host}: {exc.strerror}") from exc
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise TargetRefused(f"{host} resolves to {address}, which is not a public address")
+        if (reason := address_refusal(address, PUBLIC_ONLY)) is not None:
+            raise TargetRefused(f"{host} resolves to {address}, which is not a public address ({reason})")
 
 
 @dataclass(frozen=True)

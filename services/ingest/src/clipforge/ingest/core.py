@@ -45,7 +45,7 @@ def _scaled(on_progress: ProgressCallback, start: float, end: float) -> Progress
 
 async def ingest(url: str, workdir: Path, config: IngestConfig, on_progress: ProgressCallback) -> IngestResult:
     """Download ``url`` into ``workdir``, check it, and extract its speech track."""
-    url = validate_source_url(url)
+    url = validate_source_url(url, config.source_policy)
     video = await download(url, workdir, config, _scaled(on_progress, 0.0, _DOWNLOAD_SHARE))
     return await _prepare(video, workdir, config, _scaled(on_progress, _DOWNLOAD_SHARE, 1.0))
 

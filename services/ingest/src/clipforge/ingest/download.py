@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import logging
 import re
 import sys
 from collections import deque
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from clipforge.shared.errors import StageError
 from clipforge.shared.models import ProgressCallback
 from clipforge.shared.process import run_process
+from clipforge.shared.urlsafety import SourcePolicy, UnsafeUrl, check_source_url, forbidden_address
 
+from . import netguard
 from .config import IngestConfig
 from .text import format_duration, format_megabytes, format_size
 
@@ -58,21 +61,15 @@ _NETWORK_MARKERS = (
 _OUTPUT_TAIL_LINES = 40
 
 
-def validate_source_url(url: str) -> str:
-    """Return ``url`` stripped of surrounding spaces when it is an http(s) address with a host."""
-    candidate = url.strip()
+def validate_source_url(url: str, policy: SourcePolicy | None = None) -> str:
+    """``url`` trimmed, when the source policy allows it (see ``clipforge.shared.urlsafety``).
+
+    Names are not resolved here: ``netguard`` checks every address yt-dlp connects to.
+    """
     try:
-        parts = urlsplit(candidate)
-        host = parts.hostname
-    except ValueError:
-        parts, host = None, None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
-        raise StageError(
-            "unsupported_url_scheme",
-            "Only web addresses starting with http:// or https:// can be used. "
-            "Paste the full link to the video page, for example https://example.com/watch/123.",
-        )
-    return candidate
+        return check_source_url(url, policy or SourcePolicy())
+    except UnsafeUrl as refused:
+        raise StageError(refused.code, refused.message) from None
 
 
 class _DownloadWatcher:
@@ -139,10 +136,19 @@ def source_too_large(size_bytes: int, max_bytes: int) -> StageError:
     )
 
 
+def empty_source() -> StageError:
+    return StageError(
+        "not_media", "The link gave an empty file, not a video. Check that the link opens the video itself."
+    )
+
+
 def yt_dlp_command(url: str, dest_dir: Path, config: IngestConfig) -> list[str]:
     return [
-        sys.executable, "-m", "yt_dlp",
+        # yt-dlp under a guard that refuses connections to addresses the policy forbids.
+        sys.executable, "-m", netguard.__name__, json.dumps(list(config.allowed_source_networks)),
         "--ignore-config",
+        # urllib, whatever else is installed (requests): one behaviour, and its errors, everywhere.
+        "--compat-options", "prefer-legacy-http-handler",
         "--no-cache-dir",
         "--no-playlist",
         # A page that is only a list of videos still gives us just its first one.
@@ -170,7 +176,7 @@ async def download(
     on_progress: ProgressCallback,
 ) -> Path:
     """Download the video at ``url`` into ``dest_dir/source.<ext>`` and return its path."""
-    url = validate_source_url(url)
+    url = validate_source_url(url, config.source_policy)
     dest_dir = _prepare_dir(dest_dir)
     watcher = _DownloadWatcher(config.max_download_bytes, on_progress)
     on_progress(0.0, "Starting the download")
@@ -192,6 +198,8 @@ async def download(
         too_large = _TOO_LARGE.search(stdout_tail)
         if too_large:
             raise source_too_large(int(too_large.group(1)), config.max_download_bytes)
+        if find_source_file(dest_dir, allow_empty=True) is not None:
+            raise empty_source()
         raise StageError(
             "download_failed",
             "The download finished but no video file was saved. Try again, or use a different link.",
@@ -210,7 +218,7 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-def find_source_file(dest_dir: Path) -> Path | None:
+def find_source_file(dest_dir: Path, *, allow_empty: bool = False) -> Path | None:
     """The finished download: ``source.<ext>``, never a partial or per-format leftover."""
     candidates = [
         path
@@ -218,13 +226,15 @@ def find_source_file(dest_dir: Path) -> Path | None:
         if _SOURCE_NAME.fullmatch(path.name)
         and path.suffix.lstrip(".").lower() not in _LEFTOVER_SUFFIXES
         and path.is_file()
-        and path.stat().st_size > 0
+        and (allow_empty or path.stat().st_size > 0)
     ]
     return max(candidates, key=lambda path: path.stat().st_mtime, default=None)
 
 
 def classify_failure(stderr_tail: str, stdout_tail: str, config: IngestConfig) -> StageError:
     """Turn yt-dlp's complaint into an error a person can act on."""
+    if refused := guard_refusal(stderr_tail):
+        return refused
     too_large = _TOO_LARGE.search(stdout_tail)
     if too_large:
         return source_too_large(int(too_large.group(1)), config.max_download_bytes)
@@ -239,6 +249,8 @@ def classify_failure(stderr_tail: str, stdout_tail: str, config: IngestConfig) -
             "Check that the link is correct and that the video is public.",
             retryable=status >= 500 or status == 429,
         )
+    if "Did not get any data blocks" in reason:
+        return empty_source()
     if any(marker in reason for marker in _NO_MEDIA_MARKERS):
         return StageError(
             "no_media_found",
@@ -258,6 +270,22 @@ def classify_failure(stderr_tail: str, stdout_tail: str, config: IngestConfig) -
         "download_failed",
         f"The video could not be downloaded: {readable}. Try again later, or use a different link.",
     )
+
+
+def guard_refusal(stderr_tail: str) -> StageError | None:
+    """The error for the last connection or downloader ``netguard`` refused, if it refused one."""
+    for line in reversed(stderr_tail.splitlines()):
+        if line.startswith(netguard.FORBIDDEN_MARK + " "):
+            _, host, address, reason = line.split(" ", 3)
+            refused = forbidden_address(host, ipaddress.ip_address(address), reason)
+            return StageError(refused.code, refused.message)
+        if line.startswith(netguard.EXTERNAL_MARK + " "):
+            return StageError(
+                "unsupported_stream",
+                "This video is a live stream or uses a streaming method ClipForge does not fetch. "
+                "Use a link to a recorded video.",
+            )
+    return None
 
 
 _ERROR_PREFIX = re.compile(r"^ERROR:\s*(\[[^\]]+\]\s*)?")

@@ -24,6 +24,7 @@ class IngestSettings(CacheSettings):
             max_duration_seconds=self.max_duration_seconds,
             max_download_bytes=self.max_download_bytes,
             download_timeout_seconds=self.download_timeout_seconds,
+            allowed_source_networks=tuple(self.allowed_source_networks),
         )
 
 

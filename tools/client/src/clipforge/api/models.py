@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from clipforge.api.urls import MAX_URL_LENGTH, UnsafeUrl, check_url_syntax
 
 Priority = Literal["interactive", "batch"]
 PRIORITIES: tuple[Priority, ...] = ("interactive", "batch")
@@ -65,7 +66,8 @@ CaptionStyle = Literal["bold", "clean", "karaoke"]
 class JobOptions(BaseModel):
     """What the client asks of a job. Validated at the gateway; carried on every event."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "5" for 5 or "yes" for true is refused (422 at the gateway), as the JSON schema says.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     max_clips: int = Field(default=5, ge=1, le=20, description="Upper bound on clips produced.")
     min_clip_seconds: float = Field(default=15.0, ge=3.0, le=600.0)
@@ -170,20 +172,23 @@ class JobError(BaseModel):
 
 # --- requests and responses ------------------------------------------------------------------
 
-MAX_URL_LENGTH = 2048
-
-
 def check_http_url(value: str) -> str:
-    value = value.strip()
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        raise ValueError("must be an http:// or https:// link")
-    return value
+    """An http(s) link with a host and no control characters, spaces or lone surrogates.
+
+    Only the form: whether the address may be fetched is decided by the route (job sources) or
+    when delivering (webhooks), which know the configuration.
+    """
+    try:
+        return check_url_syntax(value, allow_credentials=True)
+    except UnsafeUrl as error:
+        raise ValueError(error.message) from None
 
 
 class CreateJobRequest(BaseModel):
+    # Strict: a value of the wrong JSON type ("5" for 5, "yes" for true) is a 422, as the schema says.
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -196,17 +201,15 @@ class CreateJobRequest(BaseModel):
         },
     )
 
-    url: str = Field(max_length=MAX_URL_LENGTH, description="An http(s) link to a video page or file.")
+    url: str = Field(
+        max_length=MAX_URL_LENGTH,
+        description="A public http(s) link to a video page or file (checked by the route: see create_job).",
+    )
     options: JobOptions = Field(default_factory=JobOptions)
     priority: Priority = Field(default="interactive", description="Batch jobs wait while interactive ones run.")
     callback_url: str | None = Field(
         default=None, max_length=MAX_URL_LENGTH, description="Receives signed completion and failure notifications."
     )
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return check_http_url(value)
 
     @field_validator("callback_url")
     @classmethod

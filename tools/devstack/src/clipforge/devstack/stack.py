@@ -41,6 +41,9 @@ class ServiceProcess:
         return self.process.poll() is None
 
 
+LOCAL_SOURCE_NETWORKS = '["127.0.0.0/8"]'
+
+
 @dataclass
 class LocalStack:
     state_dir: Path
@@ -67,6 +70,9 @@ class LocalStack:
 
     def service_env(self, name: str) -> dict[str, str]:
         env = dict(os.environ)
+        # The local stack serves its sample videos from 127.0.0.1; every other non-public address
+        # stays refused (see clipforge.shared.urlsafety). An explicit setting wins.
+        env.setdefault("CLIPFORGE_ALLOWED_SOURCE_NETWORKS", LOCAL_SOURCE_NETWORKS)
         env.update(
             {
                 "CLIPFORGE_MEDIA_ROOT": str(self.media_root),

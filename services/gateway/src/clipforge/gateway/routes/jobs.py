@@ -29,11 +29,25 @@ from clipforge.shared.events import PRIORITIES, ControlCommand, Event, JobReques
 from clipforge.shared.jobs import JobStore
 from clipforge.shared.models import JobError, JobOptions, JobStatus, SourceRef, Stage
 from clipforge.shared.topology import STAGE_INPUT, queue_depth
+from clipforge.shared.urlsafety import SourcePolicy, UnsafeUrl, check_source_url
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+BODY_TOO_LARGE = problem_doc(
+    413, "body_too_large", "Request body too large", "Request bodies are limited to 65536 bytes."
+)
+ALREADY_FINISHED = problem_doc(
+    409, "job_finished", "Job already finished", "Job 6742c1f0a9e4b3d2c1f0a9e4 is already completed."
+)
+NOT_FAILED = problem_doc(
+    409,
+    "not_failed",
+    "Only failed jobs can be retried",
+    "Job 6742c1f0a9e4b3d2c1f0a9e4 is queued.",
+    description="The job is not failed (codes `not_failed`), or the result to resume from is gone (`cannot_retry`).",
+)
 NOT_FOUND = problem_doc(404, "job_not_found", "Job not found", "There is no job '6742c1f0a9e4b3d2c1f0a9e4'.")
 
 
@@ -108,11 +122,25 @@ async def start_job(
     response_model=JobCreated,
     summary="Create a job from a video URL",
     dependencies=[JobCreationLimit],
-    responses=RATE_LIMITED,
+    responses={**RATE_LIMITED, **BODY_TOO_LARGE},
 )
 async def create_job(body: CreateJobRequest, state: StateDep, tenant: TenantDep) -> JobCreated:
+    """The URL must be a public http(s) link: other schemes, credentials in the link and addresses
+    that are not public (loopback, private, link-local, cloud metadata) are refused with a 422
+    whose `code` says which (`unsupported_url_scheme`, `url_credentials_forbidden`,
+    `source_address_forbidden`, `invalid_url`). Names are resolved by ingest when it connects;
+    a name that leads to a forbidden address fails the job with `source_address_forbidden`."""
+    url = source_url_or_422(body.url, state.settings.source_policy())
     extra = {"callback_url": body.callback_url} if body.callback_url else None
-    return await start_job(state, tenant, SourceRef(url=body.url), body.options, body.priority, extra=extra)
+    return await start_job(state, tenant, SourceRef(url=url), body.options, body.priority, extra=extra)
+
+
+def source_url_or_422(url: str, policy: SourcePolicy) -> str:
+    try:
+        return check_source_url(url, policy)
+    except UnsafeUrl as refused:
+        errors = [{"field": "url", "message": refused.message}]
+        raise Problem(422, refused.code, "Link not accepted", refused.message, errors=errors) from None
 
 
 @router.get("", response_model=JobList, summary="List the tenant's jobs, newest first")
@@ -142,7 +170,12 @@ async def get_job(job_id: str, store: StoreDep, tenant: TenantDep) -> JobView:
     return JobView.from_document(await load_job(store, job_id, tenant))
 
 
-@router.post("/{job_id}/cancel", response_model=JobView, responses=NOT_FOUND, summary="Stop a running job")
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobView,
+    responses={**NOT_FOUND, **ALREADY_FINISHED},
+    summary="Stop a running job",
+)
 async def cancel_job(job_id: str, state: StateDep, store: StoreDep, tenant: TenantDep) -> JobView:
     job = await store.cancel(job_id, tenant)
     if job is None:
@@ -155,7 +188,9 @@ async def cancel_job(job_id: str, state: StateDep, store: StoreDep, tenant: Tena
     return JobView.from_document(job)
 
 
-@router.post("/{job_id}/retry", response_model=JobView, responses=NOT_FOUND, summary="Retry a failed job")
+@router.post(
+    "/{job_id}/retry", response_model=JobView, responses={**NOT_FOUND, **NOT_FAILED}, summary="Retry a failed job"
+)
 async def retry_job(job_id: str, state: StateDep, store: StoreDep, tenant: TenantDep) -> JobView:
     """Starts again from the stage that failed, reusing the results of the stages before it."""
     job = await load_job(store, job_id, tenant)

@@ -30,6 +30,7 @@ from clipforge.shared.probe import ffprobe, stream_types
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
+UPLOAD_PATH = "/v1/jobs/upload"
 UPLOAD_NAME = "source.upload"
 MAX_FIELD_BYTES = 64 * 1024
 
@@ -114,7 +115,7 @@ def _parse_fields(raw: dict[str, bytes]) -> UploadFields:
     if "options" in raw:
         try:
             values["options"] = json.loads(raw["options"])
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than the parser goes
             raise Problem(
                 422,
                 "validation_error",
@@ -186,7 +187,7 @@ async def _receive(request: Request, sink: _MultipartSink, out: BufferedWriter, 
     responses={
         413: {"description": "The file is larger than the limit."},
         415: {"description": "The file is not audio/video media."},
-        422: {"description": "Media without sound, or invalid fields."},
+        422: {"description": "Media without sound or without picture, or invalid fields."},
         **RATE_LIMITED,
     },
 )
@@ -249,4 +250,12 @@ async def _check_media(path: Path) -> None:
             "no_audio_stream",
             "Video without sound",
             "The uploaded video has no sound track; highlights are found from what is said.",
+        )
+    if "video" not in kinds:
+        # Clips are video: a sound-only file would fail at ingest, so say so now.
+        raise Problem(
+            422,
+            "no_video_stream",
+            "Sound without picture",
+            "The uploaded file has sound but no picture; upload a video file.",
         )
