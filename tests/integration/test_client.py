@@ -87,9 +87,13 @@ async def test_upload_starts_a_job_from_a_local_file(clipforge: AsyncClipForge, 
 
 async def test_errors_are_typed_problem_details(clipforge: AsyncClipForge, gateway: str, store: JobStore) -> None:
     with pytest.raises(APIError) as invalid:
-        await clipforge.create_job("ftp://example.com/v.mp4", options={"max_clips": 99})
+        await clipforge.create_job("https://example.com/v.mp4", options={"max_clips": 99})
     assert invalid.value.status == 422 and invalid.value.code == "validation_error"
-    assert {problem.field for problem in invalid.value.errors} == {"url", "options.max_clips"}
+    assert {problem.field for problem in invalid.value.errors} == {"options.max_clips"}
+    with pytest.raises(APIError) as refused_url:
+        await clipforge.create_job("ftp://example.com/v.mp4")
+    assert refused_url.value.status == 422 and refused_url.value.code == "unsupported_url_scheme"
+    assert {problem.field for problem in refused_url.value.errors} == {"url"}
 
     key = await KeyStore(store.db).create("default", "to revoke")
     await KeyStore(store.db).revoke(key.key_id)
