@@ -17,6 +17,7 @@ from clipforge.shared.cache import CacheResult, SourceCache, digest_of, normalis
 from clipforge.shared.errors import StageError
 from clipforge.shared.media import MediaStore
 from clipforge.shared.models import MediaInfo, ProgressCallback, SourceRef
+from clipforge.shared.urlsafety import SourcePolicy
 
 from .config import IngestConfig
 from .core import AUDIO_FILENAME, IngestResult, check_media, ingest, ingest_file, validate_source_url
@@ -35,10 +36,13 @@ class CachedIngest:
     cache: CacheResult | None  # None when the cache is off
 
 
-def source_key(source: SourceRef, media: MediaStore) -> str:
-    """What identifies the source: its normalised link, or the SHA-256 of the uploaded bytes."""
+def source_key(source: SourceRef, media: MediaStore, policy: SourcePolicy) -> str:
+    """What identifies the source: its normalised link, or the SHA-256 of the uploaded bytes.
+
+    A link is checked against the source policy first, so a cache hit never skips that check.
+    """
     if source.url is not None:
-        return "url:" + normalise_url(validate_source_url(source.url))
+        return "url:" + normalise_url(validate_source_url(source.url, policy))
     assert source.media_key is not None
     digest = source.sha256 or sha256_file(media.path(source.media_key))
     return "upload:sha256:" + digest
@@ -56,7 +60,7 @@ async def ingest_source(
 ) -> CachedIngest:
     if cache is None:
         return CachedIngest(await _ingest(source, workdir, config, on_progress, media), None)
-    key = await asyncio.to_thread(source_key, source, media)
+    key = await asyncio.to_thread(source_key, source, media, config.source_policy)
     scope = cache.scope_for(tenant_id)
     entry_id = digest_of("source", SOURCE_FORMAT_VERSION, scope, key)
     try:
