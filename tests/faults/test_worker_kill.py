@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 import pytest
-from faultkit import OPTIONS, FaultTally, WatchedPipeline
+from faultkit import OPTIONS, TERMINAL, FaultTally, WatchedPipeline
 
 pytestmark = pytest.mark.faults
 
@@ -31,11 +31,10 @@ def is_mid_stage(stage: str) -> Any:
 
 
 def is_past_stage(stage: str) -> Any:
-    return lambda document: stage_state(document, stage)["status"] in {"done", "failed"} or document["status"] in {
-        "completed",
-        "failed",
-        "cancelled",
-    }
+    def check(document: dict[str, Any]) -> bool:
+        return stage_state(document, stage)["status"] in {"done", "failed"} or document["status"] in TERMINAL
+
+    return check
 
 
 @pytest.mark.parametrize("stage", ["ingest", "transcribe", "analyze", "render"])
