@@ -31,8 +31,7 @@ def build_worker(settings: IngestSettings | None = None) -> StageWorker[JobReque
     config = settings.ingest_config()
 
     async def handle(event: JobRequested, ctx: StageContext) -> StageOutcome:
-        workdir = ctx.media.job_dir(ctx.job_id)
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = ctx.media.ensure_dir(ctx.job_id, what="the downloaded video")
         source = event.source
         if source.media_key is not None:
             result = await ingest_file(ctx.media.path(source.media_key), workdir, config, ctx.progress)
