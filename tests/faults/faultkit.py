@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,9 @@ POLL_SECONDS = 0.05
 REPORT_PATH = Path(__file__).resolve().parents[2] / "test-artifacts" / "faults.json"
 # Short clips of the short speech video: whisper and ffmpeg stay quick.
 OPTIONS = {"max_clips": 2, "min_clip_seconds": 4, "max_clip_seconds": 10}
-COMMAND = "python -m pytest tests/faults -m faults"
+COMMAND = ".venv/bin/python -m pytest tests/faults"
+COUNTED = ("runs", "jobs", "jobs_lost", "duplicate_clips", "server_errors", "unavailable_answers")
+NOTES_KEPT = 10
 
 
 @dataclass
@@ -65,12 +67,16 @@ class FaultTally:
         self.duplicate_clips += sum(ledger.duplicates for ledger in ledgers)
 
     def save(self, path: Path = REPORT_PATH) -> None:
-        """Merge into the run's JSON report (one entry per fault), which the README table quotes."""
+        """Add this run to the JSON report (one entry per fault, summed over every recorded run of
+        this checkout: ``rm`` the file to start over), which the README's reliability table quotes."""
         path.parent.mkdir(parents=True, exist_ok=True)
         report: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        entry = asdict(self)
+        entry = report.get(self.fault) or {name: 0 for name in COUNTED}
+        for name in COUNTED:
+            entry[name] = int(entry.get(name, 0)) + int(getattr(self, name))
+        entry["notes"] = [*entry.get("notes", []), *self.notes][-NOTES_KEPT:]
         entry["command"] = COMMAND
-        entry["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        entry["last_run_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         report[self.fault] = entry
         path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
