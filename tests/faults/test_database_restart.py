@@ -57,6 +57,8 @@ def test_database_killed_and_restarted_gateway_answers_503_and_every_job_complet
     for job_id in job_ids:
         job = outcomes.get(job_id, {})
         assert job.get("status") == "completed", (job_id, job.get("status"), job.get("error"))
+        # An acknowledged write lost with the server would show as a stage left behind.
+        assert {name: stage["status"] for name, stage in job["stages"].items()} == dict.fromkeys(job["stages"], "done")
     for ledger in ledgers:
         assert ledger.exact, ledger
     assert tally.unavailable_answers == 3 * PROBE_ROUNDS
