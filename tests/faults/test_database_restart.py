@@ -1,6 +1,10 @@
 """SIGKILL the database server (SecantusDB) while jobs are in flight: meanwhile the gateway
 answers its database calls with 503 problem details (never 500) and says so on /readyz; once
-the server is started again on the same data and port, every job completes with its clips."""
+the server is started again on the same data and port, every job completes with its clips and
+every stage recorded done.
+
+The kill lands just after a stage transition (a job's transcription was just claimed, right
+after its ingest was recorded done): the moment an acknowledged but unjournaled write is lost."""
 
 from __future__ import annotations
 
