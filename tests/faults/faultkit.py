@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 from pymongo import MongoClient
-from pymongo.errors import PyMongoError
 
 from clipforge.devstack.client import auth
 from clipforge.devstack.stack import LocalStack
@@ -41,6 +40,7 @@ class ClipLedger:
 
     @property
     def duplicates(self) -> int:
+        """Clips beyond the selection, counted on the job and in the store."""
         return max(self.on_job - self.selected, 0) + max(self.files - self.selected, 0)
 
     @property
@@ -169,10 +169,3 @@ class WatchedPipeline:
             on_job=len(document.get("clips") or []),
             files=files,
         )
-
-    def database_answers(self) -> bool:
-        try:
-            self.mongo.admin.command("ping")
-            return True
-        except PyMongoError:
-            return False
