@@ -60,10 +60,14 @@ class Claim:
 
 
 def connect(mongo_url: str, timeout_ms: int = 5000) -> AsyncMongoClient[Document]:
+    # Journaled writes (j: true): a stage's result is acknowledged, and its message acked, only once
+    # it would survive the database server being killed; without it the last writes before a crash
+    # can vanish and a finished stage shows as still running.
     return AsyncMongoClient(
         mongo_url,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
+        journal=True,
         tz_aware=True,
         uuidRepresentation="standard",
     )

@@ -6,9 +6,12 @@ code, never from user input; :meth:`MediaStore.path` refuses anything that escap
 
 from __future__ import annotations
 
+import errno
 import re
 import shutil
 from pathlib import Path, PurePosixPath
+
+from clipforge.shared.errors import StageError
 
 JOB_ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -16,6 +19,21 @@ _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 class MediaStoreError(ValueError):
     pass
+
+
+# The store will not take files here until someone fixes it (a mount, permissions, a file where
+# a folder belongs): trying again later changes nothing. Others (a full disk) are left to the runner.
+REFUSED_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST})
+
+
+def storage_refused(error: OSError, what: str) -> StageError:
+    """The job failure for a media store that refuses to take ``what`` (a folder or file)."""
+    reason = error.strerror or errno.errorcode.get(error.errno or 0, type(error).__name__)
+    return StageError(
+        "storage_unwritable",
+        f"The media store refused to save {what} ({reason}). Nothing is wrong with your video: "
+        "the service's storage needs fixing; retry the job once it is.",
+    )
 
 
 def check_job_id(job_id: str) -> str:
@@ -47,11 +65,26 @@ class MediaStore:
     def prepare(self, key: str) -> Path:
         """Path for a file about to be written, with its folder created."""
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_dir(path.parent, "the job's files")
         return path
 
     def job_dir(self, job_id: str) -> Path:
         return self.root / "jobs" / check_job_id(job_id)
+
+    def ensure_dir(self, job_id: str, *names: str, what: str = "the job's files") -> Path:
+        """A job's folder (or a folder in it), created; a store refusing it fails the stage clearly."""
+        path = self.path(self.key(job_id, *names)) if names else self.job_dir(job_id)
+        self._make_dir(path, what)
+        return path
+
+    @staticmethod
+    def _make_dir(path: Path, what: str) -> None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            if error.errno in REFUSED_ERRNOS:
+                raise storage_refused(error, what) from error
+            raise
 
     def delete_job(self, job_id: str) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)

@@ -53,7 +53,10 @@ UNAUTHORIZED = {
     "description": "No API key, or one that is not valid or has been revoked.",
     "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
 }
-UNAVAILABLE = {"description": "The database or the message broker is not reachable right now; retry shortly."}
+UNAVAILABLE = {
+    "description": "The database or the message broker is not reachable right now; retry shortly.",
+    "headers": {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
+}
 RATE_LIMIT_HEADERS = {
     name: {"description": description, "schema": {"type": "integer"}}
     for name, description in (

@@ -16,6 +16,8 @@ from clipforge.api.models import PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE
 log = logging.getLogger(__name__)
 
 __all__ = ["PROBLEM_CONTENT_TYPE", "PROBLEM_TYPE_BASE", "Problem", "install_problem_handlers", "problem_response"]
+# What a client is told to wait when a dependency is down: about a restart's worth, not a busy loop.
+RETRY_AFTER_SECONDS = 5
 
 
 class Problem(Exception):
@@ -94,7 +96,10 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def on_problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.code, exc.title, exc.detail, headers=exc.headers, **exc.extra)
+        headers = dict(exc.headers)
+        if exc.status == 503:  # every "unavailable" says when to come back
+            headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+        return problem_response(request, exc.status, exc.code, exc.title, exc.detail, headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -121,15 +126,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
         return problem_response(request, exc.status_code, code, str(exc.detail), str(exc.detail))
 
+    # ConnectionFailure covers ServerSelectionTimeoutError, AutoReconnect and NetworkTimeout: the
+    # server is down, restarting or unreachable, which a retry a little later gets past.
     @app.exception_handler(ConnectionFailure)
     async def on_database_down(request: Request, exc: ConnectionFailure) -> JSONResponse:
-        log.warning("database unavailable: %s", exc)
+        log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
         return problem_response(
             request,
             503,
             "database_unavailable",
             "Service temporarily unavailable",
             "The job database is not reachable right now. Please retry in a few seconds.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
 
     app.add_exception_handler(ServerSelectionTimeoutError, on_database_down)  # type: ignore[arg-type]

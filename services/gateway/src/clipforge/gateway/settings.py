@@ -7,6 +7,11 @@ from clipforge.shared.settings import Settings
 
 class GatewaySettings(Settings):
     http_port: int = 8000
+    database_timeout_ms: int = Field(
+        default=2000,
+        gt=0,
+        description="How long a request waits for an unreachable database before the API answers 503.",
+    )
     websocket_buffer_events: int = Field(
         default=256, ge=8, description="Events buffered per socket before a too-slow client is disconnected."
     )

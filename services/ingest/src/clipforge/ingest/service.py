@@ -41,8 +41,7 @@ def build_worker(settings: IngestSettings | None = None) -> StageWorker[JobReque
             await cache.ensure_indexes()
 
     async def handle(event: JobRequested, ctx: StageContext) -> StageOutcome:
-        workdir = ctx.media.job_dir(ctx.job_id)
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = ctx.media.ensure_dir(ctx.job_id, what="the downloaded video")
         done = await ingest_source(
             event.source, workdir, config, ctx.progress, media=ctx.media, cache=cache, tenant_id=ctx.tenant_id
         )

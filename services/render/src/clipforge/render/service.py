@@ -27,7 +27,7 @@ def build_worker(settings: RenderSettings | None = None) -> StageWorker[Highligh
 
     async def handle(event: HighlightsReady, ctx: StageContext) -> StageOutcome:
         transcript = Transcript.model_validate_json(ctx.media.path(event.transcript_key).read_bytes())
-        clips_dir = ctx.media.job_dir(ctx.job_id) / "clips"
+        clips_dir = ctx.media.ensure_dir(ctx.job_id, "clips", what="the clips")
         rendered = await render_clips(
             ctx.media.path(event.video_key),
             event.highlights,
