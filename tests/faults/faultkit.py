@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 from pymongo import MongoClient
 
-from clipforge.devstack.client import auth
 from clipforge.devstack.stack import LocalStack
 
 Document = dict[str, Any]
@@ -89,7 +88,7 @@ class WatchedPipeline:
         self.stack = stack
         self.mongo = MongoClient(mongo_url, serverSelectionTimeoutMS=2000, tz_aware=True)
         self.jobs = self.mongo[database]["jobs"]
-        self.http = httpx.Client(base_url=stack.gateway_url, headers=auth(stack.api_key), timeout=30)
+        self.http = httpx.Client(base_url=stack.gateway_url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=30)
         self.server_errors = 0
         self.unavailable_answers = 0
 
