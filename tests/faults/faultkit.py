@@ -88,7 +88,9 @@ class WatchedPipeline:
         self.stack = stack
         self.mongo = MongoClient(mongo_url, serverSelectionTimeoutMS=2000, tz_aware=True)
         self.jobs = self.mongo[database]["jobs"]
-        self.http = httpx.Client(base_url=stack.gateway_url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=30)
+        self.http = httpx.Client(
+            base_url=stack.gateway_url, headers={"Authorization": f"Bearer {stack.api_key}"}, timeout=30
+        )
         self.server_errors = 0
         self.unavailable_answers = 0
 
