@@ -47,7 +47,13 @@ def fault_stack(
         mongo_url=fault_database.url,
         amqp_url=rabbit_node.url,
         topology_prefix=f"flt{uuid.uuid4().hex[:8]}",
-        extra_env={"CLIPFORGE_MONGO_DATABASE": f"faults_{uuid.uuid4().hex[:8]}", "CLIPFORGE_LOG_JSON": "true"},
+        extra_env={
+            "CLIPFORGE_MONGO_DATABASE": f"faults_{uuid.uuid4().hex[:8]}",
+            "CLIPFORGE_LOG_JSON": "true",
+            # Every job fetches the same video: with the source cache, later jobs would skip the
+            # download and transcription that the tests kill workers in the middle of.
+            "CLIPFORGE_CACHE_ENABLED": "false",
+        },
     )
     stack.start()
     try:

@@ -71,7 +71,7 @@ async def test_tools_create_a_job_report_its_status_and_list_its_clips(
 
         assert "404 job_not_found" in await error_of(client, "job_status", job_id="6742c1f0a9e4b3d2c1f0a9e4")
         invalid = await error_of(client, "create_job", url="ftp://example.com/v.mp4")
-        assert "422 validation_error" in invalid and "url" in invalid
+        assert "422 unsupported_url_scheme" in invalid and "http://" in invalid
 
 
 async def test_a_per_call_api_key_acts_for_its_own_tenant(gateway: str, api_key: str, store: JobStore) -> None:
