@@ -5,6 +5,9 @@ analysis selected: none lost, none twice, on the job or in the media store."""
 from __future__ import annotations
 
 import signal
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -14,6 +17,31 @@ pytestmark = pytest.mark.faults
 
 JOBS_IN_FLIGHT = 2
 KILL_TRIES = 3  # a stage can finish between reading "running" and the kill landing: try new jobs
+
+
+@contextmanager
+def analysis_held_at_scoring(pipeline: WatchedPipeline) -> Iterator[None]:
+    """Analysis of the test video is over in about a second, too quick for a kill to land in it
+    reliably on an idle machine. With an LLM scorer that accepts connections and never answers,
+    the analyze worker stays "Scoring the candidates" (70 %) until the scorer's time-out: a
+    stage that is surely mid-way. The worker restarted after the kill runs without it."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        held = {
+            "CLIPFORGE_LLM_BASE_URL": f"http://127.0.0.1:{port}/v1",
+            "CLIPFORGE_LLM_MODEL": "never-answers",
+            "CLIPFORGE_LLM_TIMEOUT_SECONDS": "60",
+            "CLIPFORGE_LLM_RETRIES": "0",
+        }
+        pipeline.stack.extra_env.update(held)
+        pipeline.stack.stop_service("analyze")
+        pipeline.stack.start_service("analyze")
+        pipeline.stack.wait_ready()
+        try:
+            yield
+        finally:
+            for name in held:
+                pipeline.stack.extra_env.pop(name, None)
 
 
 def stage_state(document: dict[str, Any], stage: str) -> dict[str, Any]:
@@ -48,10 +76,11 @@ def test_worker_killed_mid_job_then_restarted_every_job_completes_with_exactly_i
     for _ in range(KILL_TRIES):
         batch = [pipeline.submit(video_url, OPTIONS) for _ in range(JOBS_IN_FLIGHT)]
         job_ids += batch
-        victim = pipeline.wait_for(batch, is_mid_stage(stage), f"running {stage}", too_late=is_past_stage(stage))
-        if victim is None:
-            continue
-        pipeline.stack.stop_service(stage, sig=signal.SIGKILL)
+        with analysis_held_at_scoring(pipeline) if stage == "analyze" else nullcontext():
+            victim = pipeline.wait_for(batch, is_mid_stage(stage), f"running {stage}", too_late=is_past_stage(stage))
+            if victim is None:
+                continue
+            pipeline.stack.stop_service(stage, sig=signal.SIGKILL)
         # The only worker of this stage is dead: what the document says now is where it died.
         at_kill = stage_state(pipeline.job_document(victim["_id"]), stage)
         pipeline.stack.start_service(stage)
