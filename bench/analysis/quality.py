@@ -19,6 +19,8 @@ and reported per analyzer:
 - joins found: topic boundaries placed within 5 s of a real join.
 
 Usage (from the repository root):  python bench/analysis/quality.py --media ../shared/media
+Add ``--transcripts DIR`` to keep the transcripts and reuse them on the next run (to compare two
+versions of the analyzer on the same words).
 Writes results.json next to this file (or --out). Never copies the media into the repository.
 """
 
@@ -103,6 +105,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--media", type=Path, required=True, help="the shared media folder (with speech/)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results.json")
+    parser.add_argument(
+        "--transcripts",
+        type=Path,
+        help="a folder to keep the transcripts in and read them back from on the next run: transcription is "
+        "most of the run, and two versions of the analyzer compare fairly only on the same words",
+    )
     args = parser.parse_args()
     media = args.media.resolve()
 
@@ -112,6 +120,11 @@ def main() -> None:
         materials = [_join(order, parts, Path(work) / f"material-{i + 1}.wav") for i, order in enumerate(ORDERS)]
         transcripts: dict[str, Transcript] = {}
         for material in materials:
+            kept = args.transcripts / f"{material.name}.json" if args.transcripts else None
+            if kept is not None and kept.is_file():
+                transcripts[material.name] = Transcript.model_validate_json(kept.read_text())
+                print(f"read the transcript of {material.name} from {kept}")
+                continue
             started = time.monotonic()
             transcripts[material.name] = asyncio.run(
                 transcribe(material.audio, WhisperConfig(), on_progress=ignore_progress)
@@ -119,6 +132,9 @@ def main() -> None:
             print(
                 f"transcribed {material.name} ({material.sources[-1][2]:.0f} s) in {time.monotonic() - started:.1f} s"
             )
+            if kept is not None:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                kept.write_text(transcripts[material.name].model_dump_json())
         embedder = load_embedder()
         checks: dict[str, list[ClipCheck]] = {"clipforge": [], "texttiling": []}
         joins_found: dict[str, list[int]] = {"clipforge": [0, 0, 0], "texttiling": [0, 0, 0]}  # found, placed, real

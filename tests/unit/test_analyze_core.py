@@ -5,10 +5,11 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from test_analyze_support import options, spoken
+from test_analyze_support import ASTRONOMY, SOFTWARE, options, spoken, transcript_of, words_at
 
-from clipforge.analyze.core import analyze, find_highlights, split_sentences
+from clipforge.analyze.core import analyze, find_highlights, split_sentences, whole_sentence_edges
 from clipforge.analyze.embeddings import SentenceEmbedder, load_embedder
+from clipforge.analyze.sentences import clean_words, ends_sentence
 from clipforge.devstack.samples import DEMO_SENTENCES
 from clipforge.shared.errors import StageError
 from clipforge.shared.models import Segment, Transcript
@@ -46,6 +47,85 @@ def test_highlights_follow_the_window_rules_on_a_known_structure(embedder: Sente
     for before, after in itertools.pairwise(ordered):
         assert before.end <= after.start
     assert [h.score for h in highlights] == sorted((h.score for h in highlights), reverse=True)
+
+
+def _joined_mid_sentence() -> Transcript:
+    """Two recordings played one after the other, the way real material is cut: the first stops
+    mid-sentence ("..., anyone on the team,"), two seconds of silence, and the second starts
+    mid-sentence too ("from a dark field ..."), the recogniser giving neither end a full stop."""
+    first = spoken([*SOFTWARE[:5], "When the pipeline is green, anyone on the team,"])
+    second = spoken(
+        ["from a dark field its dusty arms appear as a faint band of light across the sky.", *ASTRONOMY[:5]],
+        start=first.duration_seconds + 2.0,
+    )
+    return Transcript(
+        language="en", duration_seconds=second.duration_seconds, segments=[*first.segments, *second.segments]
+    )
+
+
+def _punctuated_edges(transcript: Transcript) -> tuple[set[float], set[float]]:
+    """Sentence starts and ends as the recogniser's punctuation gives them (the quality bench's
+    rule), not as the segmenter does: a word after . ? ! starts a sentence."""
+    words = clean_words(transcript.words)
+    starts = {words[0].start} | {w.start for prev, w in itertools.pairwise(words) if ends_sentence(prev.text)}
+    ends = {words[-1].end} | {w.end for w in words if ends_sentence(w.text)}
+    return starts, ends
+
+
+@pytest.mark.parametrize(("shortest", "longest"), [(5, 15), (10, 30), (15, 45)])
+def test_clips_open_and_close_on_punctuated_sentences_not_where_a_pause_cut_one(shortest: int, longest: int) -> None:
+    transcript = _joined_mid_sentence()
+    sentences = split_sentences(transcript)
+    fragment = next(i for i, s in enumerate(sentences) if s.text.endswith("team,"))
+    assert not sentences[fragment].terminated  # the pause split it off: a fragment, not a sentence
+    starts, ends = _punctuated_edges(transcript)
+
+    analysis = analyze(transcript, options(max_clips=20, min_clip_seconds=shortest, max_clip_seconds=longest))
+
+    assert analysis.candidates
+    for candidate in analysis.candidates:
+        assert candidate.start in starts, sentences[candidate.first].text
+        assert candidate.end in ends, sentences[candidate.last].text
+    # A clip may still run through the fragment, just never open after it or close on it.
+    assert all(c.last != fragment and c.first != fragment + 1 for c in analysis.candidates)
+
+
+def test_whole_sentence_edges() -> None:
+    transcript = transcript_of(
+        words_at(
+            [
+                (0.0, 0.3, "so"),
+                (0.3, 0.6, "anyway,"),  # a pause cuts here: a fragment
+                (2.5, 2.8, "it"),
+                (2.8, 3.1, "works."),
+                (3.2, 3.5, "Ship"),
+                (3.5, 3.8, "it"),  # the last words, unpunctuated: the end of the speech
+            ]
+        )
+    )
+    sentences = split_sentences(transcript)
+    assert [s.text for s in sentences] == ["so anyway,", "it works.", "Ship it"]
+    opens, closes = whole_sentence_edges(sentences)
+    assert opens == [True, False, True]
+    assert closes == [False, True, True]
+
+
+def test_unpunctuated_speech_still_gets_clips_cut_at_its_pauses() -> None:
+    # No punctuation at all (some recognisers and languages give none): pauses are the only
+    # sentence ends, and clips fall back to them rather than to no clip.
+    spec, t = [], 0.0
+    for _run in range(6):
+        for _word in range(12):
+            spec.append((t, t + 0.3, "word"))
+            t += 0.4
+        t += 1.6
+    transcript = transcript_of(words_at(spec))
+    sentences = split_sentences(transcript)
+    assert len(sentences) == 6 and not any(s.terminated for s in sentences)
+    highlights = find_highlights(transcript, options(max_clips=3, min_clip_seconds=5, max_clip_seconds=12))
+    assert highlights
+    assert {h.start for h in highlights} <= {s.start for s in sentences}
+    assert {h.end for h in highlights} <= {s.end for s in sentences}
 
 
 def test_max_clips_caps_the_count() -> None:

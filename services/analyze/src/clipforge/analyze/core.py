@@ -44,6 +44,7 @@ __all__ = [
     "candidate_windows",
     "find_highlights",
     "split_sentences",
+    "whole_sentence_edges",
 ]
 
 log = logging.getLogger(__name__)
@@ -112,18 +113,41 @@ def candidate_windows(
     min_seconds: float,
     max_seconds: float,
     topics: TopicSegmentation | None = None,
+    *,
+    whole_only: bool = False,
 ) -> Iterator[tuple[int, int]]:
     """Every run of consecutive sentences within one topic whose span lies within
-    [min_seconds, max_seconds]."""
+    [min_seconds, max_seconds].
+
+    With ``whole_only``, a run must also start and end on a sentence the recogniser punctuated
+    (see :func:`whole_sentence_edges`), so that it never opens or closes mid-sentence where only
+    a pause split the speech.
+    """
+    opens, closes = whole_sentence_edges(sentences) if whole_only else (None, None)
     for first in range(len(sentences)):
+        if opens is not None and not opens[first]:
+            continue
         for last in range(first, len(sentences)):
             if topics is not None and not topics.same_topic(first, last):
                 break
             duration = sentences[last].end - sentences[first].start
             if duration > max_seconds:
                 break
-            if duration >= min_seconds:
+            if duration >= min_seconds and (closes is None or closes[last]):
                 yield first, last
+
+
+def whole_sentence_edges(sentences: Sequence[Sentence]) -> tuple[list[bool], list[bool]]:
+    """Which sentences a clip may open with and which it may close with.
+
+    A sentence split off by a pause alone (no . ? ! before the pause) is a fragment: the speaker
+    is mid-sentence, or a recording was cut there. A clip opens only at the first sentence or
+    after a terminated one, and closes only on a terminated sentence or the last one.
+    """
+    last = len(sentences) - 1
+    opens = [index == 0 or sentences[index - 1].terminated for index in range(len(sentences))]
+    closes = [sentence.terminated or index == last for index, sentence in enumerate(sentences)]
+    return opens, closes
 
 
 def analyze(
@@ -200,14 +224,26 @@ def find_highlights(
 def _windows_within_topics(
     sentences: Sequence[Sentence], options: JobOptions, topics: TopicSegmentation
 ) -> tuple[list[tuple[int, int]], TopicSegmentation]:
-    """Windows that stay inside one topic. When the topics leave no window that fits the clip
-    lengths at all, the shallowest boundary is dropped until one does: a clip that spans a weak
-    topic change beats no clip."""
+    """Windows of whole punctuated sentences that stay inside one topic.
+
+    Staying inside a topic comes first: when no window of whole sentences fits within the
+    topics, windows bounded by pauses alone are taken (speech the recogniser left unpunctuated);
+    when not even those fit, the shallowest topic boundary is dropped and both are tried again.
+    A clip that spans a weak topic change beats no clip."""
     while True:
-        spans = list(candidate_windows(sentences, options.min_clip_seconds, options.max_clip_seconds, topics))
+        for whole_only in (True, False):
+            spans = list(
+                candidate_windows(
+                    sentences, options.min_clip_seconds, options.max_clip_seconds, topics, whole_only=whole_only
+                )
+            )
+            if spans:
+                if not whole_only:
+                    log.info("no window of punctuated sentences fits; using pauses as sentence ends")
+                return spans, topics
         weakest = topics.weakest_boundary()
-        if spans or weakest is None:
-            return spans, topics
+        if weakest is None:
+            return [], topics
         log.info("no window fits within the topics; merging the topics at sentence %d", weakest)
         topics = topics.without(weakest)
 
