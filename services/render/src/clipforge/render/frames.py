@@ -116,5 +116,8 @@ async def sample_frames(
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            # On Python 3.11 wait() returns only once every pipe is closed, and a stdout we
+            # stopped reading is paused with frames still in it: drain it to its EOF first.
+            await proc.stdout.read()
             await proc.wait()
         stderr_reader.cancel()
