@@ -85,11 +85,20 @@ class SourceLook:
         if (faces.source_width, faces.source_height) != source:
             return None
         samples = tuple(
-            FaceSample(time=round(time - start, 6), faces=tuple(FaceBox(*box) for box in boxes))
+            FaceSample(time=_clip_time(time, start, faces.fps), faces=tuple(FaceBox(*box) for box in boxes))
             for time, boxes in zip(faces.times, faces.faces, strict=True)
             if start - _EDGE_EPSILON <= time < end - _EDGE_EPSILON
         )
         return ClipAnalysis(samples=samples)
+
+
+def _clip_time(time: float, start: float, fps: float) -> float:
+    """Seconds into the clip; for a clip starting on the sampling grid, computed as the clip's
+    own look computes it (sample number over fps), so both give the same camera path to the bit."""
+    first = start * fps
+    if abs(first - round(first)) < _EDGE_EPSILON:
+        return (round(time * fps) - round(first)) / fps
+    return time - start
 
 
 def look_dir(job_dir: Path) -> Path:
