@@ -20,6 +20,7 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.rabbit import Channel
+from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
 from clipforge.render.config import RenderConfig
@@ -67,7 +68,7 @@ class LookAhead:
             log.info("stopping the look ahead of cancelled job %s", command.job_id, extra={"job_id": command.job_id})
             stop.set()
 
-    async def on_media_ready(self, body: bytes, message: Any) -> None:
+    async def on_media_ready(self, body: bytes, message: RabbitMessage) -> None:
         try:
             event = MediaReady.model_validate_json(body)
         except ValidationError:
