@@ -201,10 +201,17 @@ def run_bare(argv: list[str]) -> tuple[float, float]:
     return time.perf_counter() - began, cpu_seconds() - cpu
 
 
+def made(folder: Path) -> Path:
+    """The job's folder, which exists before the look ahead runs (ingest made it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 async def run_prepass(
     video: Path, media: MediaInfo, options: JobOptions, job_dir: Path, config: RenderConfig
 ) -> dict[str, Any]:
     """The look ahead at the whole source, as the render service runs it on media.ready."""
+    made(job_dir)
     began, cpu = time.perf_counter(), cpu_seconds()
     outcome = await prepare_look(video, job_dir, options, media, config, max_face_seconds=1800.0)
     wall, used = time.perf_counter() - began, cpu_seconds() - cpu
@@ -327,6 +334,7 @@ async def transcription_overlap(
         return time.perf_counter() - began
 
     async def timed_look(job_dir: Path) -> float:
+        made(job_dir)
         began = time.perf_counter()
         await prepare_look(video, job_dir, JobOptions(aspect="9:16"), media, config, max_face_seconds=1800.0)
         return time.perf_counter() - began
@@ -375,6 +383,7 @@ async def clips_per_minute(
     )
     options = JobOptions(aspect=aspect, captions=True, min_clip_seconds=3, max_clips=clips)  # type: ignore[arg-type]
     job_dir = work / f"job-{video.stem}-{aspect.replace(':', 'x')}"
+    made(job_dir)
     await prepare_look(video, job_dir, options, media, config, max_face_seconds=1800.0)  # ran during transcription
     look = load_look(job_dir)
     began = time.perf_counter()

@@ -260,6 +260,7 @@ def test_face_finder_searches_the_whole_frame_about_once_a_second(monkeypatch: p
 @pytest.fixture(scope="module")
 async def source_look(moving_face_video: Path, workdir: Path) -> SourceLook:
     job = workdir / "job"
+    job.mkdir()
     outcome = await prepare_look(
         moving_face_video, job, JobOptions(aspect="9:16"), media_info(moving_face_video), CONFIG, 1800.0
     )
@@ -325,6 +326,8 @@ async def test_the_look_ahead_skips_faces_when_the_frame_keeps_its_shape_or_the_
     moving_face_video: Path, workdir: Path
 ) -> None:
     media = media_info(moving_face_video)
+    for name in ("j1", "j2"):
+        (workdir / name).mkdir()
     kept = await prepare_look(moving_face_video, workdir / "j1", JobOptions(aspect="original"), media, CONFIG, 1800.0)
     long = await prepare_look(moving_face_video, workdir / "j2", JobOptions(aspect="9:16"), media, CONFIG, 5.0)
     assert kept == long == {"keyframes": "written", "faces": "skipped"}
@@ -342,6 +345,7 @@ async def test_a_stopped_look_ahead_writes_no_faces(moving_face_video: Path, wor
 
     media = media_info(moving_face_video)
     job = workdir / "j3"
+    job.mkdir()
     options = JobOptions(aspect="9:16")
     outcome = await prepare_look(moving_face_video, job, options, media, CONFIG, 1800.0, stop_after_five)
     assert outcome["faces"] == "stopped" and len(seen) == 6

@@ -126,8 +126,9 @@ def _load(path: Path, model: type[M]) -> M | None:
 
 
 def write_atomically(path: Path, data: BaseModel) -> None:
-    """Temp file then rename: a reader sees the whole file or no file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Temp file then rename: a reader sees the whole file or no file. The job's folder must
+    exist: a job deleted meanwhile is not brought back."""
+    path.parent.mkdir(exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         temporary.write_text(data.model_dump_json())
