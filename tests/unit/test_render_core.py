@@ -442,7 +442,7 @@ async def test_clips_render_side_by_side_up_to_the_limit(
 
     running, peak, finished = 0, 0, []
 
-    async def fake_render(video, highlight, words, options, media, out_path, config, on_progress):  # type: ignore[no-untyped-def]
+    async def fake_render(video, highlight, words, options, media, out_path, config, on_progress, look=None):  # type: ignore[no-untyped-def]
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
@@ -482,12 +482,12 @@ async def test_one_failed_clip_stops_the_others_and_leaves_no_files(
     real_render = core.render_clip
     started: list[str] = []
 
-    async def failing_second(video, highlight, words, options, media, out_path, config, on_progress):  # type: ignore[no-untyped-def]
+    async def failing_second(video, highlight, words, options, media, out_path, config, on_progress, look=None):  # type: ignore[no-untyped-def]
         started.append(out_path.name)
         if highlight.reason == "fail":
             await asyncio.sleep(0.3)  # the first clip is encoding by now
             raise StageError("render_failed", "boom")
-        return await real_render(video, highlight, words, options, media, out_path, config, on_progress)
+        return await real_render(video, highlight, words, options, media, out_path, config, on_progress, look)
 
     monkeypatch.setattr(core, "render_clip", failing_second)
     words = even_words(sample)
