@@ -13,7 +13,8 @@ from clipforge.shared.topology import Topology
 
 async def _delete_topology(amqp_url: str, prefix: str) -> None:
     topology = Topology(prefix)
-    queues = [queue.name for queue, _ in topology.bindings()] + [topology.dead_queue.name]
+    bound = [*topology.bindings(), *topology.side_bindings()]
+    queues = [queue.name for queue, _ in bound] + [topology.dead_queue.name]
     exchanges = [topology.pipeline, topology.progress, topology.control, topology.dead_exchange]
     connection = await aio_pika.connect(amqp_url)
     try:
