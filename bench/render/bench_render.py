@@ -1,13 +1,20 @@
 """Render stage against bare ffmpeg, and clips per minute, on this machine.
 
-For each scenario the render stage (``render_clip``: look at the clip, captions, the one ffmpeg
-pass, thumbnail, sidecars, read-back) is timed against the bare ffmpeg command doing the same
-work: the exact argv the stage ran (same filters, crop path, captions file, encoder settings),
-captured from a warm-up run and replayed with ``subprocess``. Stage and bare runs alternate, so
-both see the same machine load; the ratio is median stage time over median bare time (goal
-<= 1.05), and the CPU ratio the same in CPU seconds (this process and its children), which
-other work on the machine hardly moves. Then whole jobs (``render_clips``, several clips at the
-default concurrency) give clips per minute.
+For each scenario the render stage (``render_clip``: captions, the one ffmpeg pass, thumbnail,
+sidecars, read-back) is timed against the bare ffmpeg command doing the same work: the exact
+argv the stage ran (same filters, crop path, captions file, encoder settings), captured from a
+warm-up run and replayed with ``subprocess``. As in the pipeline, the render service's look
+ahead (faces and keyframes of the whole source, :mod:`clipforge.render.prelook`) has run before
+the stage, while the job transcribed: the stage reads it instead of looking at the clip. Stage
+and bare runs alternate, so both see the same machine load; the ratio is median stage time over
+median bare time (goal <= 1.05), and the CPU ratio the same in CPU seconds (this process and
+its children), which other work on the machine hardly moves.
+
+Reported beside it, separately: the stage without the look ahead (each clip looks for itself,
+the fallback), the look ahead's own cost per minute of source, and how it overlaps
+transcription (faster-whisper on the same source: alone, and with the look ahead running at the
+same time). Then whole jobs (``render_clips``, several clips at the default concurrency) give
+clips per minute.
 
 Sources: a real talking head (``--media``/video/talking_head_intro.mp4 from ../shared/media,
 looped to a minute in a temporary folder, never copied into the repository) for the
@@ -45,6 +52,7 @@ from clipforge.render.config import RenderConfig
 from clipforge.render.core import render_clip, render_clips
 from clipforge.render.frames import FrameSampling, sampling_command
 from clipforge.render.framing import needs_faces
+from clipforge.render.prelook import SourceLook, load_look, prepare_look
 from clipforge.shared.models import Highlight, JobOptions, MediaInfo, Segment, Transcript, Word
 from clipforge.shared.process import ProcessResult
 
@@ -80,6 +88,12 @@ class Measured:
     look_cpu_seconds: float
     look_decode_cpu_seconds: float
     bare_command: list[str]
+    # The stage with the look ahead absent (each clip looks for itself), alternating with the rest.
+    inline_stage_seconds: list[float]
+    inline_stage_cpu_seconds: list[float]
+    look_used: str  # what the timed stage runs used: "prepass", or "none" (no look needed)
+    same_command_as_inline: bool  # the encode's argv (crop path included) is the one the clip's own look gives
+    prepass: dict[str, Any]
 
     @property
     def ratio(self) -> float:
@@ -94,6 +108,14 @@ class Measured:
     @property
     def cpu_ratio(self) -> float:
         return statistics.median(self.stage_cpu_seconds) / statistics.median(self.bare_cpu_seconds)
+
+    @property
+    def inline_cpu_ratio(self) -> float:
+        return statistics.median(self.inline_stage_cpu_seconds) / statistics.median(self.bare_cpu_seconds)
+
+    @property
+    def inline_ratio(self) -> float:
+        return statistics.median(self.inline_stage_seconds) / statistics.median(self.bare_seconds)
 
     @property
     def look_floor(self) -> float:
@@ -179,34 +201,77 @@ def run_bare(argv: list[str]) -> tuple[float, float]:
     return time.perf_counter() - began, cpu_seconds() - cpu
 
 
+def made(folder: Path) -> Path:
+    """The job's folder, which exists before the look ahead runs (ingest made it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def run_prepass(
+    video: Path, media: MediaInfo, options: JobOptions, job_dir: Path, config: RenderConfig
+) -> dict[str, Any]:
+    """The look ahead at the whole source, as the render service runs it on media.ready."""
+    made(job_dir)
+    began, cpu = time.perf_counter(), cpu_seconds()
+    outcome = await prepare_look(video, job_dir, options, media, config, max_face_seconds=1800.0)
+    wall, used = time.perf_counter() - began, cpu_seconds() - cpu
+    minutes = media.duration_seconds / 60
+    return {
+        "outcome": outcome,
+        "source_seconds": round(media.duration_seconds, 2),
+        "wall_seconds": round(wall, 3),
+        "cpu_seconds": round(used, 3),
+        "cpu_seconds_per_source_minute": round(used / minutes, 3),
+    }
+
+
+async def captured_argv(
+    recorder: ArgvRecorder, video: Path, highlight: Highlight, words: list[Word], options: JobOptions,
+    media: MediaInfo, out: Path, config: RenderConfig, look: SourceLook,
+) -> tuple[Any, list[str]]:  # fmt: skip
+    render_core.run_ffmpeg = recorder  # type: ignore[assignment]
+    try:
+        clip = await render_clip(video, highlight, words, options, media, out, config, look=look)
+    finally:
+        render_core.run_ffmpeg = recorder._run
+    return clip, list(recorder.argv)
+
+
 async def measure(
     scenario: Scenario, video: Path, words: list[Word], media: MediaInfo, work: Path, config: RenderConfig, repeat: int
 ) -> Measured:
     options = JobOptions(aspect=scenario.aspect, captions=scenario.captions, min_clip_seconds=3)  # type: ignore[arg-type]
     highlight = Highlight(start=scenario.start, end=scenario.end, score=80, reason="bench", text="bench")
     out = work / f"{scenario.name}.mp4"
+    job_dir = work / f"job-{scenario.name}"
+    prepass = await run_prepass(video, media, options, job_dir, config)
+    look = load_look(job_dir)
     recorder = ArgvRecorder(work / f"replay-{scenario.name}")
-    render_core.run_ffmpeg = recorder  # type: ignore[assignment]
-    try:
-        clip = await render_clip(video, highlight, words, options, media, out, config)  # warm-up, argv captured
-    finally:
-        render_core.run_ffmpeg = recorder._run
-    if not recorder.argv:
+    # Warm-ups, argv captured: with the look ahead, then with the clip's own look.
+    clip, argv = await captured_argv(recorder, video, highlight, words, options, media, out, config, look)
+    _, inline_argv = await captured_argv(recorder, video, highlight, words, options, media, out, config, SourceLook())
+    if not argv:
         raise SystemExit(f"{scenario.name}: the stage ran no ffmpeg encode (stream copy?); nothing to compare")
-    bare_argv = [*recorder.argv[:1], "-nostdin", *recorder.argv[1:]]
+    bare_argv = [*argv[:1], "-nostdin", *argv[1:]]
 
     stage_times: list[float] = []
     bare_times: list[float] = []
     stage_cpu: list[float] = []
     bare_cpu: list[float] = []
+    inline_times: list[float] = []
+    inline_cpu: list[float] = []
     for _ in range(repeat):
         began, cpu = time.perf_counter(), cpu_seconds()
-        await render_clip(video, highlight, words, options, media, out, config)
+        await render_clip(video, highlight, words, options, media, out, config, look=look)
         stage_times.append(time.perf_counter() - began)
         stage_cpu.append(cpu_seconds() - cpu)
         wall, used = run_bare(bare_argv)
         bare_times.append(wall)
         bare_cpu.append(used)
+        began, cpu = time.perf_counter(), cpu_seconds()
+        await render_clip(video, highlight, words, options, media, out, config)
+        inline_times.append(time.perf_counter() - began)
+        inline_cpu.append(cpu_seconds() - cpu)
 
     assert media.width and media.height
     look, look_cpu, look_decode_cpu = 0.0, 0.0, 0.0
@@ -233,7 +298,61 @@ async def measure(
         look_cpu_seconds=round(look_cpu, 3),
         look_decode_cpu_seconds=round(look_decode_cpu, 3),
         bare_command=bare_argv,
+        inline_stage_seconds=[round(t, 3) for t in inline_times],
+        inline_stage_cpu_seconds=[round(t, 3) for t in inline_cpu],
+        look_used=clip.look,
+        same_command_as_inline=argv == inline_argv,
+        prepass=prepass,
     )
+
+
+def extract_sound(video: Path, audio: Path) -> Path:
+    """16 kHz mono WAV, as ingest hands it to transcription."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-ac", "1", "-ar", "16000", str(audio)], check=True
+    )
+    return audio
+
+
+async def transcription_overlap(
+    video: Path, media: MediaInfo, work: Path, config: RenderConfig, name: str
+) -> dict[str, Any]:
+    """faster-whisper (the transcribe stage's defaults) on the source's sound, alone and with the
+    9:16 look ahead at the same time, as in the pipeline: how much of the look ahead transcription
+    hides, and what it costs transcription on this machine."""
+    from clipforge.shared.models import ignore_progress
+    from clipforge.transcribe.core import transcribe
+    from clipforge.transcribe.model import WhisperConfig, load_model
+
+    audio = extract_sound(video, work / f"{name}.wav")
+    whisper = WhisperConfig()
+    await asyncio.to_thread(load_model, whisper)  # loaded once per process, as the service does at start
+
+    async def timed_transcribe() -> float:
+        began = time.perf_counter()
+        await transcribe(audio, whisper, on_progress=ignore_progress)
+        return time.perf_counter() - began
+
+    async def timed_look(job_dir: Path) -> float:
+        made(job_dir)
+        began = time.perf_counter()
+        await prepare_look(video, job_dir, JobOptions(aspect="9:16"), media, config, max_face_seconds=1800.0)
+        return time.perf_counter() - began
+
+    began, cpu = time.perf_counter(), cpu_seconds()
+    await transcribe(audio, whisper, on_progress=ignore_progress)
+    alone_wall, alone_cpu = time.perf_counter() - began, cpu_seconds() - cpu
+    look_alone = await timed_look(work / f"overlap-{name}-1")
+    together, look_together = await asyncio.gather(timed_transcribe(), timed_look(work / f"overlap-{name}-2"))
+    return {
+        "source": name,
+        "source_seconds": round(media.duration_seconds, 2),
+        "transcribe_wall_seconds": round(alone_wall, 2),
+        "transcribe_cpu_seconds": round(alone_cpu, 2),
+        "look_ahead_wall_seconds": round(look_alone, 2),
+        "transcribe_wall_seconds_with_look_ahead": round(together, 2),
+        "look_ahead_wall_seconds_with_transcribe": round(look_together, 2),
+    }
 
 
 def look_decode_command(video: Path, scenario: Scenario, media: MediaInfo, config: RenderConfig) -> list[str]:
@@ -263,10 +382,12 @@ async def clips_per_minute(
         segments=[Segment(start=0.0, end=media.duration_seconds, text="bench", words=words)],
     )
     options = JobOptions(aspect=aspect, captions=True, min_clip_seconds=3, max_clips=clips)  # type: ignore[arg-type]
+    job_dir = work / f"job-{video.stem}-{aspect.replace(':', 'x')}"
+    made(job_dir)
+    await prepare_look(video, job_dir, options, media, config, max_face_seconds=1800.0)  # ran during transcription
+    look = load_look(job_dir)
     began = time.perf_counter()
-    rendered = await render_clips(
-        video, highlights, transcript, options, media, work / f"job-{aspect.replace(':', 'x')}", config
-    )
+    rendered = await render_clips(video, highlights, transcript, options, media, job_dir, config, look=look)
     elapsed = time.perf_counter() - began
     output_seconds = sum(c.duration_seconds for c in rendered)
     return {
@@ -285,6 +406,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--media", type=Path, default=Path("../shared/media"), help="the shared media folder")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-transcribe", action="store_true", help="skip the overlap with transcription")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results.json")
     return parser.parse_args()
 
@@ -325,10 +447,28 @@ async def main(args: argparse.Namespace) -> None:
                 f"stage {statistics.median(result.stage_seconds):6.3f} s  bare ffmpeg "
                 f"{statistics.median(result.bare_seconds):6.3f} s  ratio {result.ratio:5.3f} "
                 f"(best runs {result.best_ratio:5.3f})  "
-                f"CPU ratio {result.cpu_ratio:5.3f}  "
+                f"CPU ratio {result.cpu_ratio:5.3f} (look: {result.look_used}, same command as the clip's own "
+                f"look: {result.same_command_as_inline})  |  without the look ahead: ratio "
+                f"{result.inline_ratio:5.3f}, CPU ratio {result.inline_cpu_ratio:5.3f} "
                 f"(look for faces {result.look_seconds:.3f} s, CPU {result.look_cpu_seconds:.3f} s of which "
-                f"decoding {result.look_decode_cpu_seconds:.3f} s; look alone: CPU ratio {result.look_floor:.3f})"
+                f"decoding {result.look_decode_cpu_seconds:.3f} s)  |  look ahead {result.prepass['outcome']}: "
+                f"{result.prepass['cpu_seconds']:.2f} s CPU for {result.prepass['source_seconds']:.0f} s of source "
+                f"= {result.prepass['cpu_seconds_per_source_minute']:.2f} s CPU per source minute"
             )
+
+        overlap = []
+        if not args.no_transcribe:
+            for name in ("head", "talk"):
+                if name in sources:
+                    video, media, _ = sources[name]
+                    entry = await transcription_overlap(video, media, work, config, name)
+                    overlap.append(entry)
+                    print(
+                        f"{name} ({entry['source_seconds']:.0f} s): transcribe {entry['transcribe_wall_seconds']} s "
+                        f"alone, look ahead {entry['look_ahead_wall_seconds']} s alone; at the same time: "
+                        f"transcribe {entry['transcribe_wall_seconds_with_look_ahead']} s, look ahead "
+                        f"{entry['look_ahead_wall_seconds_with_transcribe']} s"
+                    )
 
         throughput = []
         for name, aspect in (("head", "9:16"), ("talk", "9:16"), ("talk", "original")):
@@ -358,10 +498,13 @@ async def main(args: argparse.Namespace) -> None:
                 "ratio": round(m.ratio, 3),
                 "best_ratio": round(m.best_ratio, 3),
                 "cpu_ratio": round(m.cpu_ratio, 3),
+                "inline_ratio": round(m.inline_ratio, 3),
+                "inline_cpu_ratio": round(m.inline_cpu_ratio, 3),
                 "look_floor": round(m.look_floor, 3),
             }
             for m in measured
         ],
+        "transcription_overlap": overlap,
         "throughput": throughput,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")

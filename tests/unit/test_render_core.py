@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import subprocess
@@ -16,6 +17,7 @@ from clipforge.render.captions import ACTIVE_STYLE, clip_words, group_lines, wri
 from clipforge.render.core import RenderConfig, RenderedClip, build_command, render_clip, render_clips
 from clipforge.render.framing import plan_framing
 from clipforge.render.geometry import crop_box, output_size
+from clipforge.render.probe import probe_output
 from clipforge.shared.errors import StageError
 from clipforge.shared.models import Highlight, JobOptions, MediaInfo, Segment, Transcript, Word
 
@@ -293,6 +295,32 @@ async def test_clip_is_h264_aac_faststart_of_the_requested_length(captioned: Ren
     assert boxes.index("moov") < boxes.index("mdat")
 
 
+async def test_the_read_back_gives_what_ffprobe_reads(captioned: RenderedClip, tmp_path: Path) -> None:
+    # In-process (PyAV, the same libavformat demuxer), without an ffprobe start per clip.
+    info = ffprobe(captioned.path)
+    video = next(s for s in info["streams"] if s["codec_type"] == "video")
+    facts = await probe_output(captioned.path)
+    assert (facts.width, facts.height) == (int(video["width"]), int(video["height"]))
+    assert facts.duration_seconds == pytest.approx(float(info["format"]["duration"]), abs=1e-6)
+    assert facts.size_bytes == int(info["format"]["size"])
+    # Like ffprobe it reads the header: a file cut short after it reads the same (both accept it);
+    # a file that is no clip, or has no picture, is refused.
+    data = captioned.path.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 50])
+    cut = await probe_output(tmp_path / "cut.mp4")
+    assert (cut.width, cut.height, cut.duration_seconds) == (facts.width, facts.height, facts.duration_seconds)
+    sound = tmp_path / "sound.m4a"
+    await asyncio.to_thread(
+        subprocess.run, ["ffmpeg", "-v", "error", "-y", "-i", str(captioned.path), "-vn", "-c", "copy", str(sound)]
+    )
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 4096)
+    for refused in (tmp_path / "empty.mp4", tmp_path / "junk.mp4", sound, tmp_path / "missing.mp4"):
+        with pytest.raises(StageError) as caught:
+            await probe_output(refused)
+        assert caught.value.code == "render_failed"
+
+
 async def test_portrait_clip_from_landscape(sample: SampleVideo, media: MediaInfo, tmp_path: Path) -> None:
     clip = await render_clip(
         sample.path,
@@ -414,7 +442,7 @@ async def test_clips_render_side_by_side_up_to_the_limit(
 
     running, peak, finished = 0, 0, []
 
-    async def fake_render(video, highlight, words, options, media, out_path, config, on_progress):  # type: ignore[no-untyped-def]
+    async def fake_render(video, highlight, words, options, media, out_path, config, on_progress, look=None):  # type: ignore[no-untyped-def]
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
@@ -454,12 +482,12 @@ async def test_one_failed_clip_stops_the_others_and_leaves_no_files(
     real_render = core.render_clip
     started: list[str] = []
 
-    async def failing_second(video, highlight, words, options, media, out_path, config, on_progress):  # type: ignore[no-untyped-def]
+    async def failing_second(video, highlight, words, options, media, out_path, config, on_progress, look=None):  # type: ignore[no-untyped-def]
         started.append(out_path.name)
         if highlight.reason == "fail":
             await asyncio.sleep(0.3)  # the first clip is encoding by now
             raise StageError("render_failed", "boom")
-        return await real_render(video, highlight, words, options, media, out_path, config, on_progress)
+        return await real_render(video, highlight, words, options, media, out_path, config, on_progress, look)
 
     monkeypatch.setattr(core, "render_clip", failing_second)
     words = even_words(sample)

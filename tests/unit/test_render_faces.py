@@ -8,6 +8,7 @@ it across an H.264 video made by ffmpeg.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -15,8 +16,13 @@ import cv2
 import numpy as np
 import pytest
 
+from clipforge.render.analysis import ClipAnalysis, find_faces
 from clipforge.render.core import RenderConfig, RenderedClip, render_clip
 from clipforge.render.faces import detect_faces
+from clipforge.render.framing import FramingPlan, plan_framing
+from clipforge.render.geometry import crop_box
+from clipforge.render.prelook import SourceLook, load_look, prepare_look
+from clipforge.render.tracking import TrackingParams, camera_path
 from clipforge.shared.models import Highlight, JobOptions, MediaInfo
 
 FACE = 120  # pixels, in a 640x360 video
@@ -246,3 +252,101 @@ def test_face_finder_searches_the_whole_frame_about_once_a_second(monkeypatch: p
     # Whole frame at samples 0 and 3; 1, 2, 4, 5 searched near the face; at 6 the face is
     # lost so the whole frame is searched at once; 7 and 8 wait for the next whole search at 9.
     assert len(whole_frame_searches) == 4
+
+
+# --- the look ahead: the source's faces found while the job transcribes --------------------------
+
+
+@pytest.fixture(scope="module")
+async def source_look(moving_face_video: Path, workdir: Path) -> SourceLook:
+    job = workdir / "job"
+    job.mkdir()
+    outcome = await prepare_look(
+        moving_face_video, job, JobOptions(aspect="9:16"), media_info(moving_face_video), CONFIG, 1800.0
+    )
+    assert outcome == {"keyframes": "written", "faces": "written"}
+    return load_look(job)
+
+
+def crop_path(analysis: ClipAnalysis) -> FramingPlan:
+    box = crop_box(640, 360, "9:16")
+    camera = camera_path(analysis.samples, (640, 360), (box.width, box.height), "x", TrackingParams())
+    return plan_framing(640, 360, "9:16", camera)
+
+
+@pytest.mark.parametrize(("start", "end"), [(1.0, 8.0), (0.0, 9.0), (3.0, 6.5)])
+async def test_the_look_ahead_gives_the_crop_the_clip_s_own_look_gives(
+    source_look: SourceLook, moving_face_video: Path, start: float, end: float
+) -> None:
+    # Clips starting on the sampling grid (k / 3 s, a whole-frame search every second): the same
+    # frames, the same detections, so the same track and the same crop expression.
+    stored = source_look.clip_faces(start, end, CONFIG, (640, 360))
+    inline = await find_faces(moving_face_video, start, end - start, (640, 360), CONFIG)
+    assert stored is not None and len(stored.samples) == len(inline.samples) == math.ceil((end - start) * 3)
+    assert [s.time for s in stored.samples] == pytest.approx([s.time for s in inline.samples], abs=1e-6)
+    assert [s.faces for s in stored.samples] == [s.faces for s in inline.samples]
+    assert sum(bool(s.faces) for s in stored.samples) >= 0.9 * len(stored.samples)
+    stored_plan, inline_plan = crop_path(stored), crop_path(inline)
+    assert stored_plan.mode == "face" and stored_plan == inline_plan
+
+
+async def test_a_clip_framed_from_the_look_ahead_keeps_the_face_inside_the_portrait_frame(
+    source_look: SourceLook, moving_face_video: Path, workdir: Path
+) -> None:
+    clip = await render_clip(
+        moving_face_video,
+        Highlight(start=0.4, end=8.6, score=90, reason="test", text="test"),  # off the sampling grid
+        [],
+        JobOptions(aspect="9:16", captions=False, min_clip_seconds=3),
+        media_info(moving_face_video),
+        workdir / "out" / "prepass.mp4",
+        CONFIG,
+        look=source_look,
+    )
+    assert clip.look == "prepass" and clip.framing == "face" and (clip.width, clip.height) == (202, 360)
+    whole = face_pixels(grey_frames(moving_face_video, fps=1)[0])
+    frames = grey_frames(clip.path, fps=5)
+    assert len(frames) >= 40
+    for index, frame in enumerate(frames):
+        visible = face_pixels(frame) / whole
+        assert visible > 0.97, f"only {visible:.0%} of the face in frame {index} ({index / 5:.1f} s)"
+
+
+async def test_without_a_usable_look_ahead_the_clip_looks_for_itself(
+    face_clip: RenderedClip, source_look: SourceLook
+) -> None:
+    assert face_clip.look == "inline" and face_clip.framing == "face"
+    # A look made with other sampling is not the clip's: it is not used.
+    other = RenderConfig(video_preset="ultrafast", face_sample_fps=2.0)
+    assert source_look.clip_faces(1.0, 8.0, other, (640, 360)) is None
+    assert source_look.clip_faces(1.0, 8.0, CONFIG, (1280, 720)) is None
+
+
+async def test_the_look_ahead_skips_faces_when_the_frame_keeps_its_shape_or_the_source_is_long(
+    moving_face_video: Path, workdir: Path
+) -> None:
+    media = media_info(moving_face_video)
+    for name in ("j1", "j2"):
+        (workdir / name).mkdir()
+    kept = await prepare_look(moving_face_video, workdir / "j1", JobOptions(aspect="original"), media, CONFIG, 1800.0)
+    long = await prepare_look(moving_face_video, workdir / "j2", JobOptions(aspect="9:16"), media, CONFIG, 5.0)
+    assert kept == long == {"keyframes": "written", "faces": "skipped"}
+    assert load_look(workdir / "j2").faces is None and load_look(workdir / "j2").packets is not None
+    again = await prepare_look(moving_face_video, workdir / "j2", JobOptions(aspect="9:16"), media, CONFIG, 5.0)
+    assert again == {"keyframes": "present", "faces": "skipped"}
+
+
+async def test_a_stopped_look_ahead_writes_no_faces(moving_face_video: Path, workdir: Path) -> None:
+    seen: list[int] = []
+
+    def stop_after_five() -> bool:
+        seen.append(1)
+        return len(seen) > 5
+
+    media = media_info(moving_face_video)
+    job = workdir / "j3"
+    job.mkdir()
+    options = JobOptions(aspect="9:16")
+    outcome = await prepare_look(moving_face_video, job, options, media, CONFIG, 1800.0, stop_after_five)
+    assert outcome["faces"] == "stopped" and len(seen) == 6
+    assert load_look(job).faces is None

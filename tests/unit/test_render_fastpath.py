@@ -10,8 +10,9 @@ import cv2
 import pysubs2
 import pytest
 
-from clipforge.render.core import RenderConfig, RenderedClip, render_clip
+from clipforge.render.core import RenderConfig, RenderedClip, _copy_cut, render_clip
 from clipforge.render.fastpath import Packet, copy_cut
+from clipforge.render.prelook import SourceLook, index_keyframes, load_look, look_dir, write_atomically
 from clipforge.shared.models import Highlight, JobOptions, MediaInfo, Word
 
 SECONDS = 20.0
@@ -143,3 +144,45 @@ def test_copy_is_refused_when_decode_order_crosses_the_cut() -> None:
     closed = [Packet(pts=2.0, dts=1.96, key=True), Packet(pts=2.04, dts=2.0, key=False), Packet(3.0, 2.96, True)]
     cut = copy_cut(closed, 2.0, 3.0, 25.0, video_ends=False)
     assert cut is not None and cut.frames == 2 and cut.start == 2.0 and cut.duration == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "copied"),
+    [
+        (2.0, 14.0, True),
+        (2.3, 8.0, False),
+        (2.0, 7.5, False),
+        (0.0, 5.0, True),
+        (17.0, SECONDS, True),
+        (16.99, SECONDS, True),  # within half a frame of the keyframe
+        (3.03, 9.0, False),
+        (19.0, 19.9, False),
+    ],
+)
+async def test_the_keyframe_index_gives_the_same_copy_decision_as_the_probe(
+    keyframed: Path, media: MediaInfo, start: float, end: float, copied: bool
+) -> None:
+    # The index is read once for the whole source while the job transcribes; the clip then cuts
+    # as it would have after probing the packets around itself.
+    index = await index_keyframes(keyframed)
+    assert index is not None and sum(index.key) == 20 and len(index.pts) == 500
+    look = SourceLook(packets=tuple(Packet(p, d, k) for p, d, k in zip(index.pts, index.dts, index.key, strict=True)))
+    options = JobOptions(min_clip_seconds=3, captions=False)
+    probed = await _copy_cut(keyframed, start, end, options, media, CONFIG, SourceLook())
+    indexed = await _copy_cut(keyframed, start, end, options, media, CONFIG, look)
+    assert indexed == probed
+    assert (probed is not None) == copied
+
+
+async def test_a_clip_cut_from_the_index_is_the_same_copy(keyframed: Path, media: MediaInfo, tmp_path: Path) -> None:
+    index = await index_keyframes(keyframed)
+    assert index is not None
+    write_atomically(look_dir(tmp_path) / "keyframes.json", index)
+    look = load_look(tmp_path)
+    assert look.packets is not None and look.faces is None
+    highlight = Highlight(start=2.0, end=14.0, score=70, reason="test", text="test")
+    options = JobOptions(min_clip_seconds=3, captions=False)
+    clip = await render_clip(keyframed, highlight, WORDS, options, media, tmp_path / "c.mp4", CONFIG, look=look)
+    assert clip.stream_copied and clip.look == "none"
+    source = [p for p in video_packets(keyframed) if 2.0 - 1e-6 <= p[0] < 14.0 - 1e-6]
+    assert [h for _, _, h in video_packets(clip.path)] == [h for _, _, h in source]

@@ -133,3 +133,9 @@ class StageProgress:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if exc_info[0] is None:
+            # The last word of finished work (its 100 %) is recorded, not left to the timer's luck.
+            try:
+                await self.flush()
+            except Exception:
+                log.warning("progress update for job %s failed", self.job_id, exc_info=True)

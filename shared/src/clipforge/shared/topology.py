@@ -7,6 +7,7 @@ clipforge.pipeline (topic)
    ... the same for transcript.ready (analyze) and highlights.ready (render)
    *.clips.ready, *.job.failed ──> clipforge.gateway
    *.transcribe.chunk ─────────> clipforge.transcribe.chunks  (parts of long audio, any transcribe process)
+   *.media.ready ──────────────> clipforge.render.look  (render's look ahead while transcription runs)
 clipforge.progress (fanout) ──> one exclusive queue per gateway replica
 clipforge.control (fanout)  ──> one exclusive queue per worker process (cancel)
 clipforge.dead (fanout)     ──> clipforge.dead   (poison messages and failed jobs' messages)
@@ -140,6 +141,17 @@ class Topology:
         """Parts of long sound tracks, for every transcribe process (both priority classes)."""
         return self._work_queue("transcribe.chunks", f"*.{TranscriptionChunk.routing_key}")
 
+    @property
+    def render_look_queue(self) -> RabbitQueue:
+        """The render service's look ahead at a job's source (both priority classes). Not a
+        stage's input: it runs beside transcription and publishes nothing, so it is kept out of
+        :meth:`bindings` (which lists the stages' work queues and the gateway's)."""
+        return self._work_queue("render.look", f"*.{MediaReady.routing_key}")
+
+    def side_bindings(self) -> list[tuple[RabbitQueue, str]]:
+        """Queues that work beside the stages on their events, declared with the rest."""
+        return [(self.render_look_queue, f"*.{MediaReady.routing_key}")]
+
     def _exclusive_queue(self, kind: str) -> RabbitQueue:
         return RabbitQueue(
             f"{self.prefix}.{kind}.{uuid.uuid4().hex[:12]}",
@@ -176,7 +188,7 @@ class Topology:
         dead = await broker.declare_exchange(self.dead_exchange)
         dead_queue = await broker.declare_queue(self.dead_queue)
         await dead_queue.bind(dead, routing_key="")
-        for queue, routing_key in self.bindings():
+        for queue, routing_key in [*self.bindings(), *self.side_bindings()]:
             declared = await broker.declare_queue(queue)
             await declared.bind(pipeline, routing_key=routing_key)
         # FastStream's declarer keeps one queue object per queue, on the channel it was first

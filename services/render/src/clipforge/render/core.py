@@ -14,6 +14,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from clipforge.render.analysis import ClipAnalysis, find_faces
 from clipforge.render.captions import write_captions
@@ -23,6 +24,7 @@ from clipforge.render.fastpath import CopyCut, codecs_copyable, copy_command, co
 from clipforge.render.frames import FrameSamplingError
 from clipforge.render.framing import FramingMode, needs_faces, plan_framing
 from clipforge.render.geometry import crop_box, output_size, pan_axis
+from clipforge.render.prelook import SourceLook
 from clipforge.render.probe import probe_output
 from clipforge.render.progress import OverallProgress
 from clipforge.render.sidecars import cues, write_sidecars
@@ -59,6 +61,10 @@ _MAX_DETAIL_CHARS = 200
 # Share of a clip's progress spent looking for faces before encoding.
 _FACE_LOOK_SHARE = 0.2
 
+# Where a clip's faces came from: the look ahead stored for the job, a look at the clip itself,
+# or none needed (the frame keeps its shape).
+LookSource = Literal["prepass", "inline", "none"]
+
 
 @dataclass(frozen=True)
 class RenderedClip:
@@ -72,6 +78,7 @@ class RenderedClip:
     vtt_path: Path
     framing: FramingMode
     stream_copied: bool = False
+    look: LookSource = "none"
 
 
 def clip_bounds(highlight: Highlight, media: MediaInfo) -> tuple[float, float]:
@@ -101,9 +108,11 @@ async def render_clip(
     out_path: Path,
     config: RenderConfig | None = None,
     on_progress: ProgressCallback = ignore_progress,
+    look: SourceLook | None = None,
 ) -> RenderedClip:
     """Render one highlight of ``video`` to ``out_path`` (mp4: H.264 + AAC, faststart), with its
-    thumbnail and subtitle files beside it."""
+    thumbnail and subtitle files beside it. ``look``: what the look ahead stored for the source
+    (faces, keyframes), used where present instead of looking at the clip again."""
     config = config or RenderConfig()
     if not media.has_video or not media.width or not media.height:
         raise StageError("no_video", "This file has no picture, so no video clips can be made from it.")
@@ -112,12 +121,16 @@ async def render_clip(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         write_sidecars(cues(words, start, end, config), srt, vtt)
-        cut = await _copy_cut(video, start, end, options, media, config)
+        look = look or SourceLook()
+        cut = await _copy_cut(video, start, end, options, media, config, look)
+        source: LookSource = "none"
         if cut is not None:
             await _copy(video, cut, start, media, out_path, thumbnail, config, on_progress)
             framing: FramingMode = "full"
         else:
-            framing = await _encode(video, start, end, words, options, media, out_path, thumbnail, config, on_progress)
+            framing, source = await _encode(
+                video, start, end, words, options, media, out_path, thumbnail, config, on_progress, look
+            )
         facts = await probe_output(out_path)
     except BaseException:
         # Synchronous on purpose: local unlinks are instant, and they must run even while
@@ -137,11 +150,12 @@ async def render_clip(
         vtt_path=vtt,
         framing=framing,
         stream_copied=cut is not None,
+        look=source,
     )
 
 
 async def _copy_cut(
-    video: Path, start: float, end: float, options: JobOptions, media: MediaInfo, config: RenderConfig
+    video: Path, start: float, end: float, options: JobOptions, media: MediaInfo, config: RenderConfig, look: SourceLook
 ) -> CopyCut | None:
     """The stream-copy cut when nothing needs re-encoding, else None."""
     assert media.width and media.height
@@ -149,7 +163,7 @@ async def _copy_cut(
     unchanged = plan.mode == "full" and (plan.width, plan.height) == (media.width, media.height)
     if not config.stream_copy or options.captions or not unchanged or not codecs_copyable(media):
         return None
-    packets = await probe_packets(video, start, end)
+    packets = list(look.packets) if look.packets is not None else await probe_packets(video, start, end)
     if packets is None:
         return None
     tolerance = 0.5 / (media.fps or 25.0)
@@ -201,7 +215,8 @@ async def _encode(
     thumbnail: Path,
     config: RenderConfig,
     on_progress: ProgressCallback,
-) -> FramingMode:
+    look: SourceLook,
+) -> tuple[FramingMode, LookSource]:
     assert media.width and media.height
     size = (media.width, media.height)
     duration = end - start
@@ -209,8 +224,11 @@ async def _encode(
     share = _FACE_LOOK_SHARE if looking else 0.0
     analysis = ClipAnalysis(samples=())
     camera = None
+    source: LookSource = "none"
     if looking:
-        analysis = await _find_faces(video, start, duration, media, config, on_progress)
+        stored = look.clip_faces(start, end, config, size)
+        source = "prepass" if stored is not None else "inline"
+        analysis = stored or await _find_faces(video, start, duration, media, config, on_progress)
         box = crop_box(media.width, media.height, options.aspect)
         axis = pan_axis(media.width, media.height, box)
         assert axis is not None
@@ -239,7 +257,7 @@ async def _encode(
             raise _render_failed(start, end, result.stderr_tail, video)
         if not await asyncio.to_thread(keep_best, hook, thumbnail, analysis.has_face_at):
             raise StageError("render_failed", "The clip was made but its thumbnail could not be taken.")
-    return plan.mode
+    return plan.mode, source
 
 
 async def _find_faces(
@@ -268,6 +286,7 @@ async def render_clips(
     out_dir: Path,
     config: RenderConfig | None = None,
     on_progress: ProgressCallback = ignore_progress,
+    look: SourceLook | None = None,
 ) -> list[RenderedClip]:
     """Render every highlight to ``clip-01.mp4``, ``clip-02.mp4``, ... in ``out_dir``, up to
     ``config.concurrency`` at a time, in highlight order.
@@ -288,7 +307,8 @@ async def render_clips(
     async def one(index: int, highlight: Highlight) -> RenderedClip:
         async with slots:
             out_path = out_dir / f"clip-{index + 1:02d}.mp4"
-            return await render_clip(video, highlight, words, options, media, out_path, config, overall.for_clip(index))
+            progress = overall.for_clip(index)
+            return await render_clip(video, highlight, words, options, media, out_path, config, progress, look)
 
     clips = await all_or_cancel(*(one(index, highlight) for index, highlight in enumerate(highlights)))
     on_progress(1.0, f"Rendered {len(clips)} clip{'s' if len(clips) != 1 else ''}")

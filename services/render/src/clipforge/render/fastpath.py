@@ -63,10 +63,15 @@ async def probe_packets(video: Path, start: float, end: float) -> list[Packet] |
     result = await run_process(packets_command(video, start, end))
     if result.returncode != 0:
         return None
+    return parse_packets("\n".join(result.stdout_lines))
+
+
+def parse_packets(output: str) -> list[Packet] | None:
+    """ffprobe's JSON packet list as packets, or None if their times are unknown."""
     try:
-        raw = json.loads("\n".join(result.stdout_lines)).get("packets", [])
+        raw = json.loads(output).get("packets", [])
         return [Packet(float(p["pts_time"]), float(p["dts_time"]), "K" in p.get("flags", "")) for p in raw]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None  # "N/A" times: nothing to check a cut against
 
 

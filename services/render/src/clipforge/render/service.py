@@ -1,10 +1,16 @@
-"""The render worker: highlights.ready → captioned mp4 clips → clips.ready; the job completes."""
+"""The render worker: highlights.ready → captioned mp4 clips → clips.ready; the job completes.
+
+Beside it, on media.ready, the look ahead (:mod:`clipforge.render.lookahead`) finds the source's
+faces and keyframes while the job transcribes, so rendering does not have to look again.
+"""
 
 from __future__ import annotations
 
 from pydantic import Field
 
 from clipforge.render.core import RenderConfig, clip_bounds, render_clips
+from clipforge.render.lookahead import LookAhead
+from clipforge.render.prelook import SourceLook, load_look
 from clipforge.shared.events import ClipsReady, HighlightsReady
 from clipforge.shared.models import Clip, Stage, Transcript
 from clipforge.shared.settings import Settings
@@ -16,6 +22,14 @@ class RenderSettings(Settings):
     render_preset: str = Field(default="veryfast", description="x264 preset: speed against size.")
     render_crf: int = Field(default=23, ge=0, le=51)
     render_concurrency: int = Field(default=2, ge=1, description="Clips of one job rendered at the same time.")
+    render_prelook: bool = Field(
+        default=True, description="Look at a job's source (faces, keyframes) while it transcribes."
+    )
+    render_prelook_max_seconds: float = Field(
+        default=1800.0,
+        ge=0.0,
+        description="Longer sources get no face look ahead (keyframes only); their clips look for themselves.",
+    )
 
     def render_config(self) -> RenderConfig:
         return RenderConfig(video_preset=self.render_preset, crf=self.render_crf, concurrency=self.render_concurrency)
@@ -28,6 +42,7 @@ def build_worker(settings: RenderSettings | None = None) -> StageWorker[Highligh
     async def handle(event: HighlightsReady, ctx: StageContext) -> StageOutcome:
         transcript = Transcript.model_validate_json(ctx.media.path(event.transcript_key).read_bytes())
         clips_dir = ctx.media.ensure_dir(ctx.job_id, "clips", what="the clips")
+        look = load_look(ctx.media.job_dir(ctx.job_id)) if settings.render_prelook else SourceLook()
         rendered = await render_clips(
             ctx.media.path(event.video_key),
             event.highlights,
@@ -37,6 +52,7 @@ def build_worker(settings: RenderSettings | None = None) -> StageWorker[Highligh
             clips_dir,
             config,
             ctx.progress,
+            look,
         )
         bounds = [clip_bounds(highlight, event.media) for highlight in event.highlights]
         clips = [
@@ -65,10 +81,21 @@ def build_worker(settings: RenderSettings | None = None) -> StageWorker[Highligh
         ]
         return StageOutcome(
             event=event.follow_up(ClipsReady, clips=clips),
-            record={"clips": [clip.model_dump() for clip in clips]},
+            record={
+                "clips": [clip.model_dump() for clip in clips],
+                # Where each clip's faces came from, and whether the copy check read the index.
+                "stages.render.look": {
+                    "faces": [result.look for result in rendered],
+                    "keyframes": "prepass" if look.packets is not None else "probe",
+                },
+            },
             message=f"{len(clips)} clip(s) ready",
         )
 
     # Prefetch 1: one job's clips already render side by side (render_concurrency).
     definition = StageDefinition(Stage.RENDER, handle, prefetch=1, final=True)
-    return StageWorker(definition, settings)
+    worker = StageWorker(definition, settings)
+    if settings.render_prelook:
+        # Subscribes itself on the worker's broker, which keeps it alive.
+        LookAhead(worker, config, settings.render_prelook_max_seconds)
+    return worker

@@ -21,7 +21,8 @@ def _default_delay_queues(topology: Topology) -> list[str]:
 
 async def _delete_topology(amqp_url: str, prefix: str, extra_queues: list[str]) -> None:
     topology = Topology(prefix)
-    queues = [queue.name for queue, _ in topology.bindings()] + [topology.dead_queue.name]
+    bound = [*topology.bindings(), *topology.side_bindings()]
+    queues = [queue.name for queue, _ in bound] + [topology.dead_queue.name]
     queues += _default_delay_queues(topology) + extra_queues
     exchanges = [topology.pipeline, topology.progress, topology.control, topology.dead_exchange]
     exchanges.append(topology.retry_exchange)
