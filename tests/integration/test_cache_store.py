@@ -49,8 +49,9 @@ def a_file(directory: Path, name: str, size: int) -> Path:
     [
         ("HTTP://Example.COM:80/a/b.mp4#t=30", "http://example.com/a/b.mp4"),
         ("https://example.com", "https://example.com:443/"),
-        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42s", "https://youtu.be/dQw4w9WgXcQ"),  # only normalised, never fetched (noqa-net)
-        ("https://m.youtube.com/shorts/dQw4w9WgXcQ", "https://youtube.com/watch?v=dQw4w9WgXcQ"),  # never fetched (noqa-net)
+        # The video-site links below are only normalised, never fetched.
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42s", "https://youtu.be/dQw4w9WgXcQ"),  # (noqa-net)
+        ("https://m.youtube.com/shorts/dQw4w9WgXcQ", "https://youtube.com/watch?v=dQw4w9WgXcQ"),  # (noqa-net)
     ],
 )
 def test_the_same_address_written_differently_is_one_key(one: str, other: str) -> None:
